@@ -1,0 +1,61 @@
+"""Factories for the bot: `create_bot`, `create_dispatcher`. One readable place."""
+
+from __future__ import annotations
+
+import dramatiq
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.bot.handlers import create_root_router
+from services.bot.middlewares import FlowContextMiddleware
+from shared.config import CommunitiesConfig
+from shared.queue.contracts import send_async
+from shared.settings import Settings
+
+# Used only against a local Bot API server (the playground) when no token is configured.
+PLAYGROUND_TOKEN = "7000000001:playground-token-not-a-secret"
+
+
+def bot_token(settings: Settings) -> str:
+    return settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else PLAYGROUND_TOKEN
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = None
+    if settings.telegram_api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    return Bot(token=bot_token(settings), session=session)
+
+
+def create_storage(settings: Settings) -> BaseStorage:
+    """Redis FSM storage when Redis answers, so conversations survive a bot restart."""
+    from shared.queue.broker import redis_answers
+
+    if settings.redis_url and redis_answers(settings.redis_url):
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url, state_ttl=30 * 86400, data_ttl=30 * 86400)
+    return MemoryStorage()
+
+
+def create_dispatcher(
+    *,
+    config: CommunitiesConfig,
+    sessions: async_sessionmaker[AsyncSession],
+    broker: dramatiq.Broker,
+    storage: BaseStorage | None = None,
+) -> Dispatcher:
+    dispatcher = Dispatcher(storage=storage or MemoryStorage())
+
+    async def enqueue(contract, payload) -> None:  # type: ignore[no-untyped-def]
+        await send_async(broker, contract, payload)
+
+    middleware = FlowContextMiddleware(sessions, config, enqueue)
+    dispatcher.message.outer_middleware(middleware)
+    dispatcher.callback_query.outer_middleware(middleware)
+    dispatcher.include_router(create_root_router())
+    return dispatcher

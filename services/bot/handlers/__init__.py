@@ -1,0 +1,11 @@
+"""Telegram routers; each is thin and calls the channel-neutral flows."""
+
+from aiogram import Router
+
+from services.bot.handlers import callbacks, commands, messages
+
+
+def create_root_router() -> Router:
+    root = Router(name="linju")
+    root.include_routers(commands.router, callbacks.router, messages.router)
+    return root

@@ -1,0 +1,22 @@
+"""Inline button presses: the callback data is an action string, checked by the flow."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery
+
+from services.bot.render import send_replies
+from shared.flows.context import FlowContext
+from shared.flows.dispatch import handle_action
+
+router = Router(name="callbacks")
+
+
+@router.callback_query()
+async def on_button(query: CallbackQuery, flow: FlowContext) -> None:
+    replies = await handle_action(flow, query.data)
+    await query.answer()
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    if query.message is not None and query.message.chat.type != "private":
+        chat_id = query.from_user.id  # resident flows answer privately, never in a group
+    await send_replies(query.bot, chat_id, replies)

@@ -1,0 +1,66 @@
+"""Per-update plumbing: a database session, the person, their conversation state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.fsm.context import FSMContext
+from aiogram.types import TelegramObject, User as TgUser
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.config import CommunitiesConfig
+from shared.flows.context import Enqueue, FlowContext
+from shared.i18n import normalize_locale, t
+from shared.repo.users import get_or_create_user
+
+log = logging.getLogger("linju.bot")
+
+
+class FlowContextMiddleware(BaseMiddleware):
+    """Builds a `FlowContext` for every update from a private chat and saves state after."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], config: CommunitiesConfig, enqueue: Enqueue):
+        self.session_factory = session_factory
+        self.config = config
+        self.enqueue = enqueue
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        if tg_user is None or tg_user.is_bot:
+            return None
+        state: FSMContext | None = data.get("state")
+        try:
+            async with self.session_factory() as session:
+                user = await get_or_create_user(
+                    session, "telegram", str(tg_user.id), display_name=tg_user.first_name,
+                    locale=normalize_locale(tg_user.language_code),
+                )
+                await session.commit()
+                stored = await state.get_data() if state is not None else {}
+                ctx = FlowContext(session=session, config=self.config, user=user, enqueue=self.enqueue,
+                                  state=dict(stored))
+                data["flow"] = ctx
+                result = await handler(event, data)
+                if state is not None and ctx.state != stored:
+                    await state.set_data(ctx.state)
+                return result
+        except (OperationalError, DBAPIError, OSError) as exc:
+            # The database (or Redis for state) is unreachable: tell the person plainly.
+            log.error("update not handled: storage unavailable", extra={"error": type(exc).__name__})
+            bot = data.get("bot")
+            chat = data.get("event_chat")
+            if bot is not None and chat is not None:
+                try:
+                    await bot.send_message(chat.id, t(normalize_locale(tg_user.language_code), "errors.unavailable"))
+                except Exception:  # noqa: BLE001 - nothing more we can do for this update
+                    log.warning("could not tell the person we are unavailable")
+            return None

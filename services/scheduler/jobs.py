@@ -1,0 +1,44 @@
+"""Periodic jobs. Each finds work in the database and enqueues it; none does it inline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import dramatiq
+
+from shared.queue.contracts import (
+    CLASSIFY_REQUEST,
+    DELIVER_NOTIFICATION,
+    ClassifyRequest,
+    DeliverNotification,
+    send,
+)
+from shared.repo.outbox import stale_ids
+from shared.repo.requests import stuck_received
+from shared.runtime import Database
+
+log = logging.getLogger("linju.scheduler")
+
+
+async def requeue_stuck_requests(database: Database, broker: dramatiq.Broker, *, older_than_seconds: float) -> int:
+    """Requests the bot stored but whose intake message was lost (e.g. Redis was down)."""
+    async with database.sessions() as session:
+        ids = await stuck_received(session, older_than_seconds=older_than_seconds)
+    for request_id in ids:
+        await asyncio.to_thread(send, broker, CLASSIFY_REQUEST, ClassifyRequest(request_id=request_id))
+    if ids:
+        log.info("re-enqueued stuck requests", extra={"count": len(ids)})
+    return len(ids)
+
+
+async def requeue_stale_notifications(database: Database, broker: dramatiq.Broker, *, older_than_seconds: float) -> int:
+    """Outbox rows never delivered: their enqueue was lost or their worker died."""
+    async with database.sessions() as session:
+        ids = await stale_ids(session, older_than=timedelta(seconds=older_than_seconds))
+    for outbox_id in ids:
+        await asyncio.to_thread(send, broker, DELIVER_NOTIFICATION, DeliverNotification(outbox_id=outbox_id))
+    if ids:
+        log.info("re-enqueued stale notifications", extra={"count": len(ids)})
+    return len(ids)

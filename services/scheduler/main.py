@@ -1,0 +1,68 @@
+"""`linju scheduler`: a small asyncio loop that runs periodic jobs.
+
+Why a plain asyncio loop and not APScheduler: the jobs are few, idempotent and
+only enqueue work, so missing or repeating a tick is harmless; a loop of
+`asyncio.sleep` has no job store to configure or migrate and costs nothing at idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import dramatiq
+
+from services.scheduler import jobs
+from shared.queue.broker import create_broker
+from shared.runtime import Database
+from shared.settings import Settings
+
+log = logging.getLogger("linju.scheduler")
+
+
+@dataclass
+class Job:
+    name: str
+    every_seconds: float
+    run: Callable[[], Awaitable[int]]
+    due: float = 0.0
+
+
+def default_jobs(settings: Settings, database: Database, broker: dramatiq.Broker) -> list[Job]:
+    stuck = settings.stuck_request_seconds
+    return [
+        Job("requeue_stuck_requests", settings.scheduler_tick_seconds,
+            lambda: jobs.requeue_stuck_requests(database, broker, older_than_seconds=stuck)),
+        Job("requeue_stale_notifications", settings.scheduler_tick_seconds,
+            lambda: jobs.requeue_stale_notifications(database, broker, older_than_seconds=stuck)),
+    ]
+
+
+async def run_jobs(job_list: list[Job], stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        now = loop.time()
+        for job in job_list:
+            if now >= job.due:
+                job.due = now + job.every_seconds
+                try:
+                    await job.run()
+                except Exception:  # noqa: BLE001 - one failing job must not stop the others
+                    log.exception("job failed", extra={"job": job.name})
+        next_due = min(job.due for job in job_list) - loop.time()
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=max(next_due, 0.05))
+        except TimeoutError:
+            pass
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event, *, broker: dramatiq.Broker | None = None) -> None:
+    broker = broker or create_broker(settings)
+    database = Database.connect(settings, pool_size=2)
+    log.info("scheduler started", extra={"tick_seconds": settings.scheduler_tick_seconds})
+    try:
+        await run_jobs(default_jobs(settings, database, broker), stop)
+    finally:
+        await database.close()

@@ -1,0 +1,201 @@
+"""`config/communities.yaml`: communities, teams, routing and programmes.
+
+Loaded and validated once at start-up. A bad file raises `ConfigError` naming
+the line and the field, because the operator edits it by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.taxonomy import LABELS
+
+Localized = dict[Literal["zh", "en"], str]
+_HOURS = re.compile(r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+
+
+class ConfigError(ValueError):
+    """The YAML file is wrong; the message names file, line and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(_Strict):
+    team: str | None = None
+    sla_hours: float | None = Field(default=None, gt=0)
+    volunteer_task: bool = False
+    redirect: Literal["fridge", "books", "volunteer", "menu"] | None = None
+
+    @model_validator(mode="after")
+    def _team_or_redirect(self) -> "Route":
+        if (self.team is None) == (self.redirect is None):
+            raise ValueError("give either team (with sla_hours) or redirect")
+        if self.team is not None and self.sla_hours is None:
+            raise ValueError("a team route needs sla_hours")
+        return self
+
+
+class Programme(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    code: str
+    kind: str
+    name: Localized
+
+
+class Fridge(_Strict):
+    code: str
+    name: Localized
+    place: Localized
+    open_hours: dict[str, str]
+    capacity_items: int = Field(gt=0)
+    quiet_hours: str | None = None
+    rules: Localized
+
+    @field_validator("open_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, str]) -> dict[str, str]:
+        for days, hours in value.items():
+            if not _HOURS.match(hours):
+                raise ValueError(f"open hours for {days!r} must look like 07:00-21:00, got {hours!r}")
+        return value
+
+
+class BookHouse(_Strict):
+    code: str
+    name: Localized
+    place: Localized
+    open_hours: dict[str, str]
+    hold_days: int = Field(default=3, gt=0)
+    swap_day: Localized | None = None
+
+
+class Community(_Strict):
+    code: str = Field(pattern=r"^[a-z]{2,8}$")
+    name: Localized
+    brand: Localized
+    staff_chat_id: int | None = None
+    volunteer_chat_id: int | None = None
+    teams: dict[str, Localized] = Field(default_factory=dict)
+    routing: dict[str, Route] = Field(default_factory=dict)
+    compounds: list[str] = Field(default_factory=list)
+    programmes: list[Programme] = Field(default_factory=list)
+    fridges: list[Fridge] = Field(default_factory=list)
+    book_house: BookHouse | None = None
+
+    @property
+    def prefix(self) -> str:
+        return self.code.upper()
+
+
+class Defaults(_Strict):
+    timezone: str = "Asia/Shanghai"
+    emergency_numbers: dict[str, str]
+    routing: dict[str, Route]
+    teams: dict[str, Localized]
+
+    @field_validator("routing")
+    @classmethod
+    def _every_label(cls, value: dict[str, Route]) -> dict[str, Route]:
+        missing = [label for label in LABELS if label not in value]
+        if missing:
+            raise ValueError(f"routing must cover every label; missing: {', '.join(missing)}")
+        return value
+
+
+class CommunitiesConfig(_Strict):
+    defaults: Defaults
+    communities: list[Community]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CommunitiesConfig":
+        codes = [c.code for c in self.communities]
+        if len(codes) != len(set(codes)):
+            raise ValueError("community codes must be unique")
+        for community in self.communities:
+            for label, route in community.routing.items():
+                if label not in LABELS:
+                    raise ValueError(f"{community.code}: routing names unknown label {label!r}")
+            for route in [*self.defaults.routing.values(), *community.routing.values()]:
+                if route.team and route.team not in self.defaults.teams and route.team not in community.teams:
+                    raise ValueError(f"{community.code}: routing names unknown team {route.team!r}")
+        for label in self.defaults.routing:
+            if label not in LABELS:
+                raise ValueError(f"routing names unknown label {label!r}")
+        return self
+
+    def community(self, code: str) -> Community:
+        for community in self.communities:
+            if community.code == code:
+                return community
+        raise KeyError(code)
+
+    def has_community(self, code: str) -> bool:
+        return any(c.code == code for c in self.communities)
+
+    @property
+    def codes(self) -> list[str]:
+        return [c.code for c in self.communities]
+
+    def route(self, community_code: str, label: str) -> Route:
+        community = self.community(community_code)
+        return community.routing.get(label) or self.defaults.routing[label]
+
+    def team_name(self, community_code: str, team: str, locale: str) -> str:
+        names = self.community(community_code).teams.get(team) or self.defaults.teams[team]
+        return names.get(locale) or names["zh"]
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Follow a pydantic error location through the YAML node tree to a line number."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == key), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value), None)
+                return key_node.start_mark.line + 1 if key_node is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_communities(text: str, source: str = "communities.yaml") -> CommunitiesConfig:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "unknown line"
+        raise ConfigError(f"{source}: {where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: line 1: the file must be a mapping with 'defaults' and 'communities'")
+    try:
+        return CommunitiesConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+            field = ".".join(str(part) for part in loc) or "(top level)"
+            problems.append(f"{source}: line {_line_of(root, loc)}: {field}: {error['msg']}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_communities(path: Path) -> CommunitiesConfig:
+    return parse_communities(Path(path).read_text(encoding="utf-8"), source=str(path))
+
+
+@lru_cache(maxsize=4)
+def cached_communities(path: str) -> CommunitiesConfig:
+    return load_communities(Path(path))

@@ -1,0 +1,47 @@
+"""Action strings carried by buttons (Telegram callback data, Matrix option ids).
+
+Format `verb:arg:arg`, at most 64 bytes. Anything can arrive here — a forged
+callback included — so `parse` accepts only known verbs with the right number
+of well-formed arguments; the flow then checks role, ownership and state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_BYTES = 64
+_ARG = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+
+# verb → number of arguments
+VERBS: dict[str, int] = {
+    "consent": 1,   # consent:yes | consent:no
+    "comm": 1,      # comm:<community code>
+    "lang": 1,      # lang:zh | lang:en
+    "menu": 1,      # menu:report | menu:requests | menu:language | menu:help
+    "cat": 2,       # cat:<request id>:<label>  (resident picks a category)
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: str
+    args: tuple[str, ...]
+
+
+def make(verb: str, *args: object) -> str:
+    if verb not in VERBS or len(args) != VERBS[verb]:
+        raise ValueError(f"bad action {verb}{args}")
+    text = ":".join([verb, *(str(a) for a in args)])
+    if len(text.encode()) > MAX_BYTES or not all(_ARG.match(str(a)) for a in args):
+        raise ValueError(f"action too long or malformed: {text!r}")
+    return text
+
+
+def parse(data: str | None) -> Action | None:
+    if not data or len(data.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        return None
+    verb, *args = data.split(":")
+    if VERBS.get(verb) != len(args) or not all(_ARG.match(a) for a in args):
+        return None
+    return Action(verb, tuple(args))

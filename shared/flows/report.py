@@ -1,0 +1,94 @@
+"""Reporting a problem: free text becomes a request with a number at once."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.domain.requests import RequestStatus
+from shared.domain.text import MAX_REQUEST_CHARS, clean_text, has_words
+from shared.flows.context import FlowContext
+from shared.flows.menu import main_menu
+from shared.flows.onboarding import is_onboarded, language_prompt, next_step
+from shared.flows.reply import Reply
+from shared.flows.texts import category_name, status_name
+from shared.i18n import t
+from shared.intake.outcome import route
+from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, ClassifyRequest, DeliverNotification
+from shared.repo.requests import add_event, create_request, get_request, recent_for_user
+from shared.taxonomy import LABELS
+
+log = logging.getLogger("linju.flows.report")
+
+
+async def on_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None) -> list[Reply]:
+    """Store the request, reply with its number, enqueue intake — never wait on intake."""
+    if not is_onboarded(ctx):
+        return [Reply(t(ctx.locale, "consent.needed"))] if ctx.user.consent_at is None else [next_step(ctx)]
+    cleaned = clean_text(text)
+    if len(cleaned) > MAX_REQUEST_CHARS:
+        return [Reply(t(ctx.locale, "report.too_long", limit=MAX_REQUEST_CHARS))]
+    if not cleaned or not has_words(cleaned):
+        # A photo or location alone, emoji-only or invisible text: ask for words, store nothing.
+        return [Reply(t(ctx.locale, "report.empty"))]
+    request, created = await create_request(
+        ctx.session,
+        community_code=ctx.user.community_code,
+        user_id=ctx.user.id,
+        text=cleaned,
+        idempotency_key=idempotency_key,
+        source=ctx.platform,
+        attachments=attachments,
+    )
+    if not created:
+        # The same message delivered again: the resident already has their number.
+        log.info("duplicate message ignored", extra={"request_id": request.id})
+        return []
+    log.info("request stored", extra={"request_id": request.id, "community": request.community_code})
+    try:
+        await ctx.enqueue(CLASSIFY_REQUEST, ClassifyRequest(request_id=request.id))
+    except Exception:  # noqa: BLE001 - the scheduler re-enqueues requests stuck in "received"
+        log.warning("enqueue failed; the scheduler will pick the request up", extra={"request_id": request.id},
+                    exc_info=True)
+    return [Reply(t(ctx.locale, "report.ack", number=request.number))]
+
+
+async def on_menu(ctx: FlowContext, item: str) -> list[Reply]:
+    if not is_onboarded(ctx):
+        return [next_step(ctx)]
+    if item == "report":
+        return [Reply(t(ctx.locale, "report.ask"))]
+    if item == "requests":
+        requests = await recent_for_user(ctx.session, ctx.user.id)
+        if not requests:
+            return [Reply(t(ctx.locale, "report.list_empty"))]
+        lines = [t(ctx.locale, "report.list_title")] + [
+            t(ctx.locale, "report.list_item", number=r.number, category=category_name(ctx.locale, r.category),
+              status=status_name(ctx.locale, r.status))
+            for r in requests
+        ]
+        return [Reply("\n".join(lines))]
+    if item == "language":
+        return [language_prompt(ctx.locale)]
+    if item == "help":
+        return [Reply(t(ctx.locale, "menu.help_text")), main_menu(ctx.config, ctx.user.community_code, ctx.locale)]
+    return [Reply(t(ctx.locale, "errors.stale_button"))]
+
+
+async def on_category_choice(ctx: FlowContext, request_id: str, label: str) -> list[Reply]:
+    """The resident picked a category for a request intake was unsure about."""
+    request = await get_request(ctx.session, int(request_id)) if request_id.isdigit() else None
+    if request is None or request.user_id != ctx.user.id:
+        return [Reply(t(ctx.locale, "errors.not_allowed"))]
+    if label not in LABELS or request.status != RequestStatus.NEEDS_CATEGORY:
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    outbox_ids = await route(ctx.session, ctx.config, request, label, urgent=request.urgent,
+                             confidence=request.confidence, actor=f"user:{ctx.user.id}",
+                             only_from={RequestStatus.NEEDS_CATEGORY})
+    if not outbox_ids:
+        await ctx.session.rollback()
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    await add_event(ctx.session, request.id, "category_chosen", actor=f"user:{ctx.user.id}", label=label)
+    await ctx.session.commit()
+    for outbox_id in outbox_ids:
+        await ctx.enqueue(DELIVER_NOTIFICATION, DeliverNotification(outbox_id=outbox_id))
+    return [Reply(t(ctx.locale, "intake.chosen", category=category_name(ctx.locale, label)))]

@@ -1,0 +1,1 @@
+"""What intake decided and what follows from it (routing, timeline, notifications)."""

@@ -1,0 +1,1 @@
+"""The queue between services: broker factory and named message contracts."""

@@ -1,0 +1,94 @@
+"""One broker factory for every service: Redis (default), RabbitMQ, or in-process.
+
+Call `create_broker()` and `dramatiq.set_broker()` before any actor is declared;
+our actors are declared by `register(broker)` functions, so import order cannot
+bind them to the wrong broker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+import redis
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware.asyncio import AsyncIO
+
+from shared.settings import Settings
+
+log = logging.getLogger("linju.broker")
+
+# Production values: a dead worker's unacknowledged messages return to the queue
+# once its heartbeat is older than this (ms); maintenance runs on this share of
+# consumer iterations (out of 1000). Tests of crashes lower both.
+HEARTBEAT_TIMEOUT_MS = 60_000
+MAINTENANCE_CHANCE = 1000
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A redis-py client safe for dramatiq's blocking reads.
+
+    redis-py 8 defaults to a 5 s socket timeout, which aborts BRPOPLPUSH-style
+    waits; dramatiq needs no read timeout at all.
+    """
+    return redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=5, health_check_interval=30)
+
+
+def redis_answers(url: str | None) -> bool:
+    if not url:
+        return False
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def describe(broker: dramatiq.Broker) -> str:
+    return type(broker).__name__
+
+
+def create_broker(
+    settings: Settings,
+    *,
+    allow_in_process: bool = False,
+    heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
+    maintenance_chance: int = MAINTENANCE_CHANCE,
+) -> dramatiq.Broker:
+    """Build the configured broker.
+
+    `allow_in_process` (only `linju run`) falls back to an in-process broker when
+    Redis does not answer; separate processes cannot share that, so services
+    started on their own refuse to fall back.
+    """
+    choice = settings.broker
+    broker: dramatiq.Broker
+    if choice == "stub":
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+        log.warning("queue: in-process broker (messages live only in this process)")
+    elif choice == "rabbitmq":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=settings.rabbitmq_url)
+        log.info("queue: RabbitMQ broker")
+    elif redis_answers(settings.redis_url):
+        from dramatiq.brokers.redis import RedisBroker
+
+        assert settings.redis_url is not None
+        broker = RedisBroker(
+            client=redis_client(settings.redis_url),
+            heartbeat_timeout=heartbeat_timeout_ms,
+            maintenance_chance=maintenance_chance,
+        )
+        log.info("queue: Redis broker")
+    elif choice == "auto" and allow_in_process:
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+        log.warning("queue: Redis does not answer at REDIS_URL; using the IN-PROCESS broker (single process only)")
+    else:
+        raise RuntimeError("queue: Redis does not answer at REDIS_URL and no other broker is configured")
+    broker.add_middleware(AsyncIO())
+    return broker

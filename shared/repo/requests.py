@@ -1,0 +1,123 @@
+"""Data access for requests and their timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.clock import utcnow
+from shared.db.models import Request, RequestCounter, RequestEvent
+from shared.db.upsert import insert_for
+from shared.domain.requests import RequestStatus, allowed_sources, format_number
+
+
+async def next_sequence(session: AsyncSession, community_code: str, year: int) -> int:
+    """Allocate the next request number atomically (one UPSERT … RETURNING)."""
+    stmt = insert_for(session, RequestCounter).values(community_code=community_code, year=year, last=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["community_code", "year"], set_={"last": RequestCounter.last + 1}
+    ).returning(RequestCounter.last)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def find_by_key(session: AsyncSession, idempotency_key: str) -> Request | None:
+    result = await session.execute(select(Request).where(Request.idempotency_key == idempotency_key))
+    return result.scalar_one_or_none()
+
+
+async def get_request(session: AsyncSession, request_id: int) -> Request | None:
+    return await session.get(Request, request_id)
+
+
+async def create_request(
+    session: AsyncSession,
+    *,
+    community_code: str,
+    user_id: int | None,
+    text: str,
+    idempotency_key: str,
+    source: str = "telegram",
+    attachments: list[dict[str, Any]] | None = None,
+) -> tuple[Request, bool]:
+    """Store a new request, or return the one already stored under `idempotency_key`.
+
+    Returns `(request, created)`. Commits, because the number must be durable
+    before the resident is told it.
+    """
+    existing = await find_by_key(session, idempotency_key)
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    try:
+        sequence = await next_sequence(session, community_code, now.year)
+        request = Request(
+            number=format_number(community_code, now.year, sequence),
+            community_code=community_code,
+            user_id=user_id,
+            text=text,
+            attachments=attachments or [],
+            status=RequestStatus.RECEIVED,
+            source=source,
+            idempotency_key=idempotency_key,
+            urgent=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        await session.flush()
+        session.add(RequestEvent(request_id=request.id, kind="received", actor=f"user:{user_id}", data={"source": source}))
+        await session.commit()
+        return request, True
+    except IntegrityError:
+        # Another delivery of the same message won the race.
+        await session.rollback()
+        existing = await find_by_key(session, idempotency_key)
+        if existing is None:
+            raise
+        return existing, False
+
+
+async def add_event(session: AsyncSession, request_id: int, kind: str, *, actor: str = "system", **data: Any) -> None:
+    session.add(RequestEvent(request_id=request_id, kind=kind, actor=actor, data=data))
+
+
+async def transition(
+    session: AsyncSession, request_id: int, target: str, *, only_from: Iterable[str] | None = None, **values: Any
+) -> Request | None:
+    """Move a request to `target` if its current status allows it; the database decides.
+
+    Returns the updated row, or None when another worker got there first or the
+    lifecycle forbids the change (so repeated messages change nothing).
+    """
+    sources = set(only_from) if only_from is not None else {str(s) for s in allowed_sources(target)}
+    stmt = (
+        update(Request)
+        .where(Request.id == request_id, Request.status.in_(sources))
+        .values(status=target, updated_at=utcnow(), **values)
+        .returning(Request)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def stuck_received(session: AsyncSession, *, older_than_seconds: float, limit: int = 500) -> list[int]:
+    """Requests stored by the bot whose intake never ran (the enqueue was lost)."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    stmt = (
+        select(Request.id)
+        .where(Request.status == RequestStatus.RECEIVED, Request.created_at < cutoff)
+        .order_by(Request.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def recent_for_user(session: AsyncSession, user_id: int, limit: int = 5) -> list[Request]:
+    stmt = select(Request).where(Request.user_id == user_id).order_by(Request.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())

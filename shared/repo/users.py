@@ -1,0 +1,48 @@
+"""Users: one row per (platform, external id), with locale, community, roles and consent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db.models import User
+from shared.db.upsert import insert_for
+
+ROLES = ("resident", "volunteer", "staff", "admin")
+
+
+async def get_or_create_user(
+    session: AsyncSession, platform: str, external_id: str, *, display_name: str | None = None, locale: str = "zh"
+) -> User:
+    stmt = (
+        insert_for(session, User)
+        .values(platform=platform, external_id=external_id, display_name=display_name, locale=locale, roles=[])
+        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+    )
+    await session.execute(stmt)
+    user = await find_user(session, platform, external_id)
+    assert user is not None
+    return user
+
+
+async def find_user(session: AsyncSession, platform: str, external_id: str) -> User | None:
+    result = await session.execute(select(User).where(User.platform == platform, User.external_id == external_id))
+    return result.scalar_one_or_none()
+
+
+def give_consent(user: User) -> None:
+    if user.consent_at is None:
+        user.consent_at = datetime.now(UTC)
+
+
+def has_role(user: User, role: str) -> bool:
+    return role in (user.roles or []) or (role != "admin" and "admin" in (user.roles or []))
+
+
+def grant_role(user: User, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    if role not in (user.roles or []):
+        user.roles = [*(user.roles or []), role]

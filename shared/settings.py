@@ -1,0 +1,75 @@
+"""The one settings object every service starts from (12-factor: env vars and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Data
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'linju.db'}",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    communities_file: Path = REPO_ROOT / "config" / "communities.yaml"
+
+    # Queue
+    redis_url: str | None = "redis://127.0.0.1:6379/0"
+    broker: Literal["auto", "redis", "rabbitmq", "stub"] = "auto"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str | None = None
+    webhook_enabled: bool = False
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8080
+
+    # Playground (used by `linju run` when no token is set)
+    playground_host: str = "127.0.0.1"
+    playground_port: int = 8081
+    playground_rate_limits: bool = False
+
+    # People and operations
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    health_port: int = 0
+
+    # Scheduler
+    scheduler_tick_seconds: float = 5.0
+    stuck_request_seconds: float = 30.0
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

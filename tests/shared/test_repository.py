@@ -1,0 +1,111 @@
+"""The same repository tests against SQLite and PostgreSQL (see the `database_url` fixture)."""
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from shared.db.models import OutboxMessage, Request, RequestEvent
+from shared.domain.requests import RequestStatus
+from shared.repo import outbox
+from shared.repo.requests import create_request, next_sequence, transition
+from shared.repo.users import get_or_create_user
+
+
+async def _resident(db):
+    async with db.sessions() as session:
+        user = await get_or_create_user(session, "telegram", "501", display_name="王阿姨")
+        await session.commit()
+        return user.id
+
+
+async def test_users_are_unique_per_platform_and_id(db):
+    async with db.sessions() as session:
+        first = await get_or_create_user(session, "telegram", "42")
+        again = await get_or_create_user(session, "telegram", "42")
+        other = await get_or_create_user(session, "matrix", "42")
+        await session.commit()
+    assert first.id == again.id != other.id
+
+
+async def test_request_numbers_count_per_community_and_year(db):
+    user_id = await _resident(db)
+    async with db.sessions() as session:
+        a, _ = await create_request(session, community_code="zjy", user_id=user_id, text="灯坏了", idempotency_key="k1")
+        b, _ = await create_request(session, community_code="zjy", user_id=user_id, text="水停了", idempotency_key="k2")
+        c, _ = await create_request(session, community_code="cjx", user_id=user_id, text="吵架", idempotency_key="k3")
+    year = a.created_at.year
+    assert (a.number, b.number, c.number) == (f"ZJY-{year}-00001", f"ZJY-{year}-00002", f"CJX-{year}-00001")
+
+
+async def test_the_same_message_stores_one_request(db):
+    user_id = await _resident(db)
+    async with db.sessions() as session:
+        first, created = await create_request(session, community_code="zjy", user_id=user_id, text="x", idempotency_key="tg:1:1")
+    async with db.sessions() as session:
+        again, created_again = await create_request(session, community_code="zjy", user_id=user_id, text="x", idempotency_key="tg:1:1")
+    assert created and not created_again and first.id == again.id
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Request)) == 1
+        assert await session.scalar(select(func.count()).select_from(RequestEvent)) == 1
+
+
+async def test_concurrent_deliveries_of_one_message_store_one_request(db):
+    user_id = await _resident(db)
+
+    async def attempt():
+        async with db.sessions() as session:
+            request, created = await create_request(session, community_code="zjy", user_id=user_id, text="x", idempotency_key="tg:9:9")
+            return request.id, created
+
+    results = await asyncio.gather(*(attempt() for _ in range(8)))
+    assert len({rid for rid, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+
+
+async def test_concurrent_numbering_never_repeats(db):
+    async def allocate():
+        async with db.sessions() as session:
+            value = await next_sequence(session, "yjy", 2026)
+            await session.commit()
+            return value
+
+    values = await asyncio.gather(*(allocate() for _ in range(20)))
+    assert sorted(values) == list(range(1, 21))
+
+
+async def test_transition_is_conditional(db):
+    user_id = await _resident(db)
+    async with db.sessions() as session:
+        request, _ = await create_request(session, community_code="zjy", user_id=user_id, text="x", idempotency_key="t")
+    async with db.sessions() as session:
+        moved = await transition(session, request.id, RequestStatus.ROUTED, only_from={RequestStatus.RECEIVED}, team="property")
+        await session.commit()
+        assert moved is not None and moved.status == "routed" and moved.team == "property"
+    async with db.sessions() as session:
+        assert await transition(session, request.id, RequestStatus.ROUTED, only_from={RequestStatus.RECEIVED}) is None
+        # The lifecycle forbids it whatever the caller wants: closed → routed.
+        assert await transition(session, request.id, RequestStatus.CLOSED) is None
+        assert (await session.get(Request, request.id)).status == "routed"
+
+
+async def test_outbox_key_is_queued_once_and_claimed_once(db):
+    async with db.sessions() as session:
+        first = await outbox.queue_notification(session, key="ack:1", chat_id=5, text="hi")
+        again = await outbox.queue_notification(session, key="ack:1", chat_id=5, text="hi")
+        await session.commit()
+    assert first is not None and again is None
+
+    async def claim():
+        async with db.sessions() as session:
+            row = await outbox.claim(session, first)
+            await session.commit()
+            return row
+
+    claims = await asyncio.gather(*(claim() for _ in range(6)))
+    assert sum(row is not None for row in claims) == 1
+    async with db.sessions() as session:
+        await outbox.mark_sent(session, first, 77)
+        await session.commit()
+        row = await session.get(OutboxMessage, first)
+        assert row.status == "sent" and row.sent_message_id == "77" and row.attempts == 1
+        assert await outbox.claim(session, first) is None
