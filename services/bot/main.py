@@ -29,18 +29,31 @@ async def set_commands(bot: Bot) -> None:
         await bot.set_my_commands(commands, language_code=None if locale == "zh" else locale)
 
 
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def create_webhook_app(bot: Bot, dispatcher: Dispatcher, secret: str) -> web.Application:
+    """aiohttp app receiving Telegram updates; requests without the secret token get 401."""
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path=WEBHOOK_PATH)
+    app.router.add_get("/healthz", _healthz)
+    setup_application(app, dispatcher, bot=bot)
+    return app
+
+
 async def run_webhook(bot: Bot, dispatcher: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:
     if not settings.webhook_url or not settings.webhook_secret:
         raise RuntimeError("webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET")
     secret = settings.webhook_secret.get_secret_value()
-    app = web.Application()
-    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path="/telegram/webhook")
-    app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
-    setup_application(app, dispatcher, bot=bot)
+    app = create_webhook_app(bot, dispatcher, secret)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
-    await bot.set_webhook(settings.webhook_url.rstrip("/") + "/telegram/webhook", secret_token=secret,
+    await bot.set_webhook(settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret,
                           allowed_updates=dispatcher.resolve_used_update_types())
     log.info("bot: webhook mode", extra={"port": settings.webhook_port})
     try:

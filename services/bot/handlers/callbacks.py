@@ -9,10 +9,6 @@ from services.bot.render import send_replies
 from shared.flows.context import FlowContext
 from shared.flows.dispatch import handle_action
 
-router = Router(name="callbacks")
-
-
-@router.callback_query()
 async def on_button(query: CallbackQuery, flow: FlowContext) -> None:
     replies = await handle_action(flow, query.data)
     await query.answer()
@@ -20,3 +16,9 @@ async def on_button(query: CallbackQuery, flow: FlowContext) -> None:
     if query.message is not None and query.message.chat.type != "private":
         chat_id = query.from_user.id  # resident flows answer privately, never in a group
     await send_replies(query.bot, chat_id, replies)
+
+
+def create_router() -> Router:
+    router = Router(name="callbacks")
+    router.callback_query.register(on_button)
+    return router

@@ -10,15 +10,17 @@ from services.bot.render import send_replies
 from shared.flows.context import FlowContext
 from shared.flows.dispatch import handle_command
 
-router = Router(name="commands")
-router.message.filter(F.chat.type == "private")
-
-
-@router.message(CommandStart())
 async def start(message: Message, flow: FlowContext) -> None:
     await send_replies(message.bot, message.chat.id, await handle_command(flow, "start"))
 
 
-@router.message(Command("menu", "help"))
 async def menu(message: Message, flow: FlowContext, command: CommandObject) -> None:
     await send_replies(message.bot, message.chat.id, await handle_command(flow, command.command))
+
+
+def create_router() -> Router:
+    router = Router(name="commands")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(start, CommandStart())
+    router.message.register(menu, Command("menu", "help"))
+    return router
