@@ -97,6 +97,11 @@ class Community(_Strict):
 
 class Defaults(_Strict):
     timezone: str = "Asia/Shanghai"
+    # A request past its due time: reminder at once, escalation to the staff group after this grace.
+    sla_escalate_after_hours: float = Field(default=4, gt=0)
+    # Follow-up (回访): a reminder after this many days without an answer, then closed as unrated.
+    followup_remind_after_days: float = Field(default=3, gt=0)
+    followup_close_after_days: float = Field(default=3, gt=0)
     emergency_numbers: dict[str, str]
     routing: dict[str, Route]
     teams: dict[str, Localized]

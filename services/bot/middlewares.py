@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import TelegramObject, User as TgUser
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,7 +22,17 @@ log = logging.getLogger("linju.bot")
 
 
 class FlowContextMiddleware(BaseMiddleware):
-    """Builds a `FlowContext` for every update from a private chat and saves state after."""
+    """Builds a `FlowContext` for every update and saves the conversation state after."""
+
+    @staticmethod
+    def _private_state(data: dict[str, Any], user_id: int) -> FSMContext | None:
+        """Conversation state lives with the person's private chat, even for a press in a group,
+        so several staff replying at once never share or mix a conversation."""
+        storage = data.get("fsm_storage")
+        bot = data.get("bot")
+        if storage is None or bot is None:
+            return data.get("state")
+        return FSMContext(storage=storage, key=StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id))
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], config: CommunitiesConfig, enqueue: Enqueue):
         self.session_factory = session_factory
@@ -37,7 +48,7 @@ class FlowContextMiddleware(BaseMiddleware):
         tg_user: TgUser | None = data.get("event_from_user")
         if tg_user is None or tg_user.is_bot:
             return None
-        state: FSMContext | None = data.get("state")
+        state = self._private_state(data, tg_user.id)
         try:
             async with self.session_factory() as session:
                 user = await get_or_create_user(

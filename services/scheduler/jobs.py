@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dramatiq
 
+from shared import sweeps
+from shared.clock import utcnow
+from shared.config import CommunitiesConfig
 from shared.queue.contracts import (
     CLASSIFY_REQUEST,
     DELIVER_NOTIFICATION,
@@ -42,3 +45,25 @@ async def requeue_stale_notifications(database: Database, broker: dramatiq.Broke
     if ids:
         log.info("re-enqueued stale notifications", extra={"count": len(ids)})
     return len(ids)
+
+
+async def _sweep(database: Database, broker: dramatiq.Broker, sweep, config: CommunitiesConfig,  # type: ignore[no-untyped-def]
+                 now: datetime | None) -> int:
+    async with database.sessions() as session:
+        outbox_ids = await sweep(session, config, now or utcnow())
+        await session.commit()
+    for outbox_id in outbox_ids:
+        await asyncio.to_thread(send, broker, DELIVER_NOTIFICATION, DeliverNotification(outbox_id=outbox_id))
+    return len(outbox_ids)
+
+
+async def sla_escalation(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                         now: datetime | None = None) -> int:
+    """Overdue requests: remind, then escalate (shared.sweeps.sla_sweep)."""
+    return await _sweep(database, broker, sweeps.sla_sweep, config, now)
+
+
+async def followups(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                    now: datetime | None = None) -> int:
+    """Unanswered follow-ups: remind once, then close as unrated (shared.sweeps.followup_sweep)."""
+    return await _sweep(database, broker, sweeps.followup_sweep, config, now)

@@ -16,7 +16,7 @@ import dramatiq
 
 from services.scheduler import jobs
 from shared.queue.broker import create_broker
-from shared.runtime import Database
+from shared.runtime import Database, load_config
 from shared.settings import Settings
 
 log = logging.getLogger("linju.scheduler")
@@ -32,7 +32,10 @@ class Job:
 
 def default_jobs(settings: Settings, database: Database, broker: dramatiq.Broker) -> list[Job]:
     stuck = settings.stuck_request_seconds
+    config = load_config(settings)
     return [
+        Job("sla_escalation", 60, lambda: jobs.sla_escalation(database, broker, config)),
+        Job("followups", 300, lambda: jobs.followups(database, broker, config)),
         Job("requeue_stuck_requests", settings.scheduler_tick_seconds,
             lambda: jobs.requeue_stuck_requests(database, broker, older_than_seconds=stuck)),
         Job("requeue_stale_notifications", settings.scheduler_tick_seconds,

@@ -84,6 +84,14 @@ class Request(Base):
     team: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(16), default="telegram")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 none, 1 reminded, 2 escalated
+    followup_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 asked, 1 reminded
+    solved: Mapped[bool | None] = mapped_column(Boolean)
+    rating: Mapped[int | None] = mapped_column(Integer)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

@@ -20,6 +20,16 @@ VERBS: dict[str, int] = {
     "lang": 1,      # lang:zh | lang:en
     "menu": 1,      # menu:report | menu:requests | menu:language | menu:help
     "cat": 2,       # cat:<request id>:<label>  (resident picks a category)
+    "req": 1,       # req:<request id>          (resident opens one of their requests)
+    "add": 1,       # add:<request id>          (resident adds information)
+    "wd": 1,        # wd:<request id>           (resident asks to withdraw)
+    "wdy": 1,       # wdy:<request id>          (resident confirms the withdrawal)
+    "ans": 1,       # ans:<request id>          (resident answers a staff reply)
+    "fu": 2,        # fu:<request id>:yes|no    (follow-up: solved?)
+    "rate": 2,      # rate:<request id>:<1-5>
+    "st": 2,        # st:<op>:<request id>      (staff: view, take, reply, cat, move, res)
+    "stc": 2,       # stc:<request id>:<label>  (staff sets the category)
+    "stm": 2,       # stm:<request id>:<code>   (staff moves the request to a community)
 }
 
 

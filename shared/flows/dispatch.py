@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, onboarding, report
+from shared.flows import actions, my_requests, onboarding, report, staff
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
 
+RESIDENT_AWAITS = {"add_info", "answer", "comment"}
 
-async def handle_command(ctx: FlowContext, command: str) -> list[Reply]:
+
+async def handle_command(ctx: FlowContext, command: str, args: str | None = None) -> list[Reply]:
     if command == "start":
         return await onboarding.start(ctx)
-    if command == "menu" and onboarding.is_onboarded(ctx):
+    if command == "cancel":
+        had_state = bool(ctx.state.get("await"))
+        ctx.state.clear()
+        return [Reply(t(ctx.locale, "requests.cancelled"))] if had_state else [onboarding.next_step(ctx)]
+    if not onboarding.is_onboarded(ctx):
         return [onboarding.next_step(ctx)]
     if command == "help":
         return [Reply(t(ctx.locale, "menu.help_text"))]
+    if command == "queue":
+        return await staff.queue(ctx)
+    if command == "mine":
+        return await staff.mine(ctx)
+    if command == "request":
+        return await staff.show(ctx, args)
+    if command == "requests":
+        return await my_requests.list_requests(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -29,12 +43,30 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         return await onboarding.on_community(ctx, args[0])
     if verb == "lang":
         return await onboarding.on_language(ctx, args[0])
-    if verb == "menu":
-        return await report.on_menu(ctx, args[0])
-    if verb == "cat":
-        return await report.on_category_choice(ctx, args[0], args[1])
-    return [Reply(t(ctx.locale, "errors.stale_button"))]
+    if not onboarding.is_onboarded(ctx):
+        return [onboarding.next_step(ctx)]
+    handlers = {
+        "menu": lambda: report.on_menu(ctx, args[0]),
+        "cat": lambda: report.on_category_choice(ctx, args[0], args[1]),
+        "req": lambda: my_requests.open_request(ctx, args[0]),
+        "add": lambda: my_requests.ask_text(ctx, args[0], "add_info"),
+        "ans": lambda: my_requests.ask_text(ctx, args[0], "answer"),
+        "wd": lambda: my_requests.ask_withdraw(ctx, args[0]),
+        "wdy": lambda: my_requests.confirm_withdraw(ctx, args[0]),
+        "fu": lambda: my_requests.followup(ctx, args[0], args[1]),
+        "rate": lambda: my_requests.rate(ctx, args[0], args[1]),
+        "st": lambda: staff.on_action(ctx, args[0], args[1]),
+        "stc": lambda: staff.set_category(ctx, args[0], args[1]),
+        "stm": lambda: staff.move(ctx, args[0], args[1]),
+    }
+    handler = handlers.get(verb)
+    return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
 
 
 async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None) -> list[Reply]:
+    awaiting = ctx.state.get("await")
+    if awaiting in RESIDENT_AWAITS:
+        return await my_requests.on_awaited_text(ctx, text, attachments)
+    if awaiting == "staff_reply":
+        return await staff.on_reply_text(ctx, text)
     return await report.on_text(ctx, text, idempotency_key=idempotency_key, attachments=attachments)

@@ -7,14 +7,16 @@ import logging
 from shared.domain.requests import RequestStatus
 from shared.domain.text import MAX_REQUEST_CHARS, clean_text, has_words
 from shared.flows.context import FlowContext
+from shared.flows.deliver import commit_and_deliver
 from shared.flows.menu import main_menu
+from shared.flows.my_requests import list_requests
 from shared.flows.onboarding import is_onboarded, language_prompt, next_step
 from shared.flows.reply import Reply
-from shared.flows.texts import category_name, status_name
+from shared.flows.texts import category_name
 from shared.i18n import t
 from shared.intake.outcome import route
-from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, ClassifyRequest, DeliverNotification
-from shared.repo.requests import add_event, create_request, get_request, recent_for_user
+from shared.queue.contracts import CLASSIFY_REQUEST, ClassifyRequest
+from shared.repo.requests import add_event, create_request, get_request
 from shared.taxonomy import LABELS
 
 log = logging.getLogger("linju.flows.report")
@@ -58,15 +60,7 @@ async def on_menu(ctx: FlowContext, item: str) -> list[Reply]:
     if item == "report":
         return [Reply(t(ctx.locale, "report.ask"))]
     if item == "requests":
-        requests = await recent_for_user(ctx.session, ctx.user.id)
-        if not requests:
-            return [Reply(t(ctx.locale, "report.list_empty"))]
-        lines = [t(ctx.locale, "report.list_title")] + [
-            t(ctx.locale, "report.list_item", number=r.number, category=category_name(ctx.locale, r.category),
-              status=status_name(ctx.locale, r.status))
-            for r in requests
-        ]
-        return [Reply("\n".join(lines))]
+        return await list_requests(ctx)
     if item == "language":
         return [language_prompt(ctx.locale)]
     if item == "help":
@@ -88,7 +82,5 @@ async def on_category_choice(ctx: FlowContext, request_id: str, label: str) -> l
         await ctx.session.rollback()
         return [Reply(t(ctx.locale, "errors.stale_button"))]
     await add_event(ctx.session, request.id, "category_chosen", actor=f"user:{ctx.user.id}", label=label)
-    await ctx.session.commit()
-    for outbox_id in outbox_ids:
-        await ctx.enqueue(DELIVER_NOTIFICATION, DeliverNotification(outbox_id=outbox_id))
+    await commit_and_deliver(ctx, outbox_ids)
     return [Reply(t(ctx.locale, "intake.chosen", category=category_name(ctx.locale, label)))]

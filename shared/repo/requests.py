@@ -99,7 +99,7 @@ async def transition(
         .where(Request.id == request_id, Request.status.in_(sources))
         .values(status=target, updated_at=utcnow(), **values)
         .returning(Request)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 

@@ -15,12 +15,13 @@ async def start(message: Message, flow: FlowContext) -> None:
 
 
 async def menu(message: Message, flow: FlowContext, command: CommandObject) -> None:
-    await send_replies(message.bot, message.chat.id, await handle_command(flow, command.command))
+    replies = await handle_command(flow, command.command, command.args)
+    await send_replies(message.bot, message.chat.id, replies)
 
 
 def create_router() -> Router:
     router = Router(name="commands")
     router.message.filter(F.chat.type == "private")
     router.message.register(start, CommandStart())
-    router.message.register(menu, Command("menu", "help"))
+    router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests"))
     return router

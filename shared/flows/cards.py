@@ -1,0 +1,78 @@
+"""How a request is shown: the staff card (with actions) and the resident's view (with timeline)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.clock import as_utc, utcnow
+from shared.config import CommunitiesConfig
+from shared.db.models import Request, RequestEvent
+from shared.domain.permissions import is_private_category
+from shared.domain.requests import OPEN_STATUSES, RequestStatus
+from shared.flows import actions
+from shared.flows.reply import Button, Reply, rows
+from shared.flows.texts import category_name, community_name, format_due, status_name
+from shared.i18n import t
+from shared.notify import excerpt
+
+
+def is_overdue(request: Request) -> bool:
+    return (request.status in (RequestStatus.ROUTED, RequestStatus.IN_PROGRESS) and request.due_at is not None
+            and as_utc(request.due_at) < utcnow())
+
+
+def staff_buttons(request: Request, locale: str) -> tuple[tuple[Button, ...], ...]:
+    if request.status not in OPEN_STATUSES:
+        return ()
+    ops = [("take", "staff.take"), ("reply", "staff.reply"), ("cat", "staff.change_category"),
+           ("move", "staff.reassign"), ("res", "staff.resolve")]
+    if request.status == RequestStatus.IN_PROGRESS:
+        ops = [op for op in ops if op[0] != "take"]
+    return rows(*(Button(t(locale, key), actions.make("st", op, request.id)) for op, key in ops), per_row=3)
+
+
+def staff_card(config: CommunitiesConfig, request: Request, locale: str, *, in_group: bool,
+               headline: str = "staff.card_new") -> Reply:
+    """The card staff act on. In a group chat, private categories show no details."""
+    hidden = in_group and is_private_category(request.category)
+    text = t(locale, headline, number=request.number,
+             community=community_name(config, request.community_code, locale),
+             category=category_name(locale, request.category),
+             team=config.team_name(request.community_code, request.team, locale) if request.team else "-",
+             due=format_due(config, locale, request.due_at) if request.due_at else "-",
+             status=status_name(locale, request.status),
+             text=t(locale, "staff.hidden_text") if hidden else excerpt(request.text))
+    if request.urgent:
+        text = t(locale, "staff.urgent_mark") + " " + text
+    if is_overdue(request):
+        text = t(locale, "staff.overdue_mark") + " " + text
+    return Reply(text, staff_buttons(request, locale))
+
+
+def timeline_lines(events: Sequence[RequestEvent], locale: str, *, for_resident: bool) -> list[str]:
+    lines = []
+    for event in events:
+        key = f"timeline.{event.kind}"
+        if for_resident and event.kind in {"sla_reminder", "sla_escalated"}:
+            continue
+        params = {k: v for k, v in (event.data or {}).items() if isinstance(v, (str, int, float))}
+        if "label" in params:
+            params["category"] = category_name(locale, str(params["label"]))
+        when = as_utc(event.created_at).strftime("%m-%d %H:%M")
+        try:
+            text = t(locale, key, **{"category": "", "text": "", "rating": "", "reason": "", **params})
+        except KeyError:
+            text = event.kind
+        lines.append(f"{when} {text}")
+    return lines
+
+
+def resident_view(config: CommunitiesConfig, request: Request, events: Sequence[RequestEvent], locale: str) -> Reply:
+    head = t(locale, "requests.detail", number=request.number, category=category_name(locale, request.category),
+             status=status_name(locale, request.status))
+    body = "\n".join([head, "", *timeline_lines(events, locale, for_resident=True)])
+    buttons: list[Button] = []
+    if request.status in OPEN_STATUSES:
+        buttons = [Button(t(locale, "requests.add_info"), actions.make("add", request.id)),
+                   Button(t(locale, "requests.withdraw"), actions.make("wd", request.id))]
+    return Reply(body, rows(*buttons))

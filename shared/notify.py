@@ -1,0 +1,44 @@
+"""Queue notifications about a request: to its resident, its community's staff group, a person.
+
+Outbox keys name the recipient (`r:` resident, `g:` staff group, `u<id>:` a person), so the
+same event told to two audiences never collides, and the same event told twice is queued once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.config import CommunitiesConfig
+from shared.db.models import Request, User
+from shared.flows.reply import Reply
+from shared.repo.outbox import queue_notification
+
+STAFF_LOCALE = "zh"
+STAFF_TEXT_LIMIT = 1000
+
+
+async def resident_of(session: AsyncSession, request: Request) -> User | None:
+    return await session.get(User, request.user_id) if request.user_id else None
+
+
+async def to_user(session: AsyncSession, user: User | None, key: str, reply: Reply, request_id: int | None = None) -> int | None:
+    if user is None:
+        return None
+    return await queue_notification(session, key=f"u{user.id}:{key}", chat_id=user.external_id, platform=user.platform,
+                                    text=reply.text, options=reply.options_json(), request_id=request_id)
+
+
+async def to_resident(session: AsyncSession, request: Request, key: str, reply: Reply) -> int | None:
+    return await to_user(session, await resident_of(session, request), f"r:{key}:{request.id}", reply, request.id)
+
+
+async def to_staff_group(session: AsyncSession, config: CommunitiesConfig, request: Request, key: str, reply: Reply) -> int | None:
+    chat_id = config.community(request.community_code).staff_chat_id
+    if chat_id is None:
+        return None
+    return await queue_notification(session, key=f"g:{key}:{request.id}", chat_id=chat_id, text=reply.text,
+                                    options=reply.options_json(), request_id=request.id)
+
+
+def excerpt(text: str) -> str:
+    return text if len(text) <= STAFF_TEXT_LIMIT else text[:STAFF_TEXT_LIMIT] + "…"

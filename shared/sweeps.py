@@ -1,0 +1,90 @@
+"""Time-driven rules over requests (run by the scheduler with an explicit `now`).
+
+Each step is a conditional UPDATE on a stage column, so a sweep that runs twice,
+or in two schedulers at once, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import notify
+from shared.casework import followup_question
+from shared.config import CommunitiesConfig
+from shared.db.models import Request, User
+from shared.domain.requests import RequestStatus
+from shared.flows.cards import staff_card
+from shared.flows.reply import Reply
+from shared.flows.texts import format_due
+from shared.i18n import t
+from shared.repo.requests import add_event, transition
+
+ACTIVE = (RequestStatus.ROUTED, RequestStatus.IN_PROGRESS)
+BATCH = 500
+
+
+async def _advance(session: AsyncSession, request_id: int, column, current: int, nxt: int) -> bool:  # type: ignore[no-untyped-def]
+    result = await session.execute(update(Request).where(Request.id == request_id, column == current).values({column: nxt}))
+    return result.rowcount == 1
+
+
+async def sla_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> list[int]:
+    """Overdue requests: a reminder to the assignee (or the team), then escalation to the staff group."""
+    grace = timedelta(hours=config.defaults.sla_escalate_after_hours)
+    outbox: list[int | None] = []
+    due = await session.scalars(select(Request).where(Request.status.in_(ACTIVE), Request.due_at < now,
+                                                      Request.sla_stage == 0).limit(BATCH))
+    for request in list(due):
+        if not await _advance(session, request.id, Request.sla_stage, 0, 1):
+            continue
+        await add_event(session, request.id, "sla_reminder")
+        text = t(notify.STAFF_LOCALE, "staff.sla_reminder", number=request.number,
+                 due=format_due(config, notify.STAFF_LOCALE, request.due_at))
+        card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
+        if request.assignee_id:
+            assignee = await session.get(User, request.assignee_id)
+            outbox.append(await notify.to_user(session, assignee, f"sla_reminder:{request.id}:{request.due_at.isoformat()}",
+                                               Reply(text, card.buttons), request.id))
+        else:
+            outbox.append(await notify.to_staff_group(session, config, request, f"sla_reminder:{request.due_at.isoformat()}",
+                                                      Reply(text + "\n\n" + card.text, card.buttons)))
+    late = await session.scalars(select(Request).where(Request.status.in_(ACTIVE), Request.due_at < now - grace,
+                                                       Request.sla_stage == 1).limit(BATCH))
+    for request in list(late):
+        if not await _advance(session, request.id, Request.sla_stage, 1, 2):
+            continue
+        await add_event(session, request.id, "sla_escalated")
+        card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
+        outbox.append(await notify.to_staff_group(
+            session, config, request, f"sla_escalated:{request.due_at.isoformat()}",
+            Reply(t(notify.STAFF_LOCALE, "staff.sla_escalated", number=request.number) + "\n\n" + card.text, card.buttons)))
+    return [i for i in outbox if i]
+
+
+async def followup_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> list[int]:
+    """Resolved requests the resident has not answered: one reminder, then closed as unrated."""
+    remind = timedelta(days=config.defaults.followup_remind_after_days)
+    close = remind + timedelta(days=config.defaults.followup_close_after_days)
+    outbox: list[int | None] = []
+    waiting = await session.scalars(select(Request).where(Request.status == RequestStatus.RESOLVED, Request.solved.is_(None),
+                                                          Request.resolved_at < now - remind,
+                                                          Request.followup_stage == 0).limit(BATCH))
+    for request in list(waiting):
+        if not await _advance(session, request.id, Request.followup_stage, 0, 1):
+            continue
+        await add_event(session, request.id, "followup_reminder")
+        question = await followup_question(session, request, reminder=True)
+        outbox.append(await notify.to_resident(session, request, f"followup_reminder:{request.resolved_at.isoformat()}",
+                                               question))
+    silent = await session.scalars(select(Request).where(
+        Request.status == RequestStatus.RESOLVED, Request.resolved_at < now - close,
+        or_(Request.followup_stage == 1, Request.solved.is_(True))).limit(BATCH))
+    for request in list(silent):
+        if await transition(session, request.id, RequestStatus.CLOSED, only_from={RequestStatus.RESOLVED},
+                            closed_at=now, followup_stage=2) is None:
+            continue
+        await add_event(session, request.id, "closed_unrated")
+    return [i for i in outbox if i]
