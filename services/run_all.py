@@ -31,7 +31,8 @@ async def _seed_playground(base: str, settings: Settings, people: list[DemoPerso
     async with aiohttp.ClientSession() as http:
         for person in people:
             await http.post(f"{base}/playground/api/users",
-                            json={"id": person.telegram_id, "first_name": person.name, "language_code": "zh"})
+                            json={"id": person.telegram_id, "first_name": person.name, "language_code": "zh",
+                                  "role": person.role})
         for community in config.communities:
             name = community.name["zh"]
             groups = [(community.staff_chat_id, f"{name} · 工作人员群", "staff"),

@@ -8,7 +8,7 @@ Authorisation is the caller's first step (see `shared.domain.permissions`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import notify
 from shared.clock import utcnow
 from shared.config import CommunitiesConfig
-from shared.db.models import Request, RequestEvent, User
+from shared.db.models import Referral, Request, RequestEvent, RequestFollower, User
+from shared.db.upsert import insert_for
 from shared.domain.permissions import is_private_category
 from shared.domain.requests import OPEN_STATUSES, RequestStatus
 from shared.flows import actions
 from shared.flows.cards import staff_card
 from shared.flows.reply import Button, Reply, rows
-from shared.flows.texts import community_name
+from shared.flows.texts import community_name, format_due
 from shared.i18n import t
 from shared.intake.outcome import route
 from shared.repo.requests import add_event, transition
@@ -64,6 +65,7 @@ async def take(session: AsyncSession, config: CommunitiesConfig, request: Reques
     return _ids(
         await notify.to_resident(session, request, "taken", Reply(t(_locale(resident), "requests.taken", number=request.number))),
         await notify.to_staff_group(session, config, request, f"taken:{staff.id}", group),
+        *await notify.to_followers(session, request, "taken", "requests.taken"),
     )
 
 
@@ -78,7 +80,8 @@ async def staff_reply(session: AsyncSession, config: CommunitiesConfig, request:
     reply = Reply(t(locale, "requests.staff_reply", community=community_name(config, request.community_code, locale),
                     number=request.number, text=text),
                   rows(Button(t(locale, "requests.answer"), actions.make("ans", request.id))))
-    return _ids(await notify.to_resident(session, request, f"staff_reply:{seq}", reply))
+    return _ids(await notify.to_resident(session, request, f"staff_reply:{seq}", reply),
+                *await notify.to_followers(session, request, f"staff_reply:{seq}", "requests.follower_update", text=text))
 
 
 async def change_category(session: AsyncSession, config: CommunitiesConfig, request: Request, staff: User, label: str) -> OutboxIds | None:
@@ -110,7 +113,8 @@ async def resolve(session: AsyncSession, config: CommunitiesConfig, request: Req
     await _mark_first_response(session, request, now)
     seq = await _event_count(session, request.id, "resolved") + 1
     await add_event(session, request.id, "resolved", actor=f"user:{staff.id}")
-    return _ids(await notify.to_resident(session, request, f"followup:{seq}", await followup_question(session, updated)))
+    return _ids(await notify.to_resident(session, request, f"followup:{seq}", await followup_question(session, updated)),
+                *await notify.to_followers(session, request, f"resolved:{seq}", "requests.follower_resolved"))
 
 
 async def followup_question(session: AsyncSession, request: Request, *, reminder: bool = False) -> Reply:
@@ -215,3 +219,73 @@ async def rate(session: AsyncSession, request: Request, user: User, rating: int)
 
 async def comment(session: AsyncSession, request: Request, user: User, text: str) -> None:
     await add_event(session, request.id, "commented", actor=f"user:{user.id}", text=text)
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+async def _close_as_duplicate(session: AsyncSession, duplicate: Request, into: Request, actor: str) -> bool:
+    if into.id == duplicate.id or into.community_code != duplicate.community_code or into.status not in OPEN_STATUSES:
+        return False
+    closed = await transition(session, duplicate.id, RequestStatus.CLOSED,
+                              only_from={RequestStatus.ROUTED, RequestStatus.IN_PROGRESS},
+                              duplicate_of_id=into.id, closed_at=utcnow())
+    if closed is None:
+        return False
+    if duplicate.user_id is not None and duplicate.user_id != into.user_id:
+        stmt = insert_for(session, RequestFollower).values(request_id=into.id, user_id=duplicate.user_id)
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["request_id", "user_id"]))
+    await add_event(session, duplicate.id, "merged_into", actor=actor, number=into.number)
+    await add_event(session, into.id, "follower_added", actor=actor, number=duplicate.number)
+    return True
+
+
+async def follow_instead(session: AsyncSession, config: CommunitiesConfig, new: Request, existing: Request, user: User) -> OutboxIds | None:
+    """The resident chose to follow an existing request instead of their new one."""
+    if not await _close_as_duplicate(session, new, existing, f"user:{user.id}"):
+        return None
+    group = Reply(t(notify.STAFF_LOCALE, "staff.merged", number=new.number, into=existing.number))
+    return _ids(await notify.to_staff_group(session, config, new, "merged", group))
+
+
+async def merge(session: AsyncSession, config: CommunitiesConfig, duplicate: Request, into: Request, staff: User) -> OutboxIds | None:
+    """Staff merge a duplicate into another request; its reporter follows that one from now on."""
+    if not await _close_as_duplicate(session, duplicate, into, f"user:{staff.id}"):
+        return None
+    resident = await notify.resident_of(session, duplicate)
+    reply = Reply(t(_locale(resident), "requests.merged", number=duplicate.number, into=into.number))
+    return _ids(await notify.to_resident(session, duplicate, "merged", reply))
+
+
+# --- outside referral ---------------------------------------------------------------------------
+
+async def refer(session: AsyncSession, config: CommunitiesConfig, request: Request, staff: User, body_code: str,
+                reference: str) -> OutboxIds | None:
+    body = config.referral_body(body_code)
+    if body is None or request.status not in (RequestStatus.ROUTED, RequestStatus.IN_PROGRESS):
+        return None
+    now = utcnow()
+    deadline = now + timedelta(days=body.deadline_days)
+    session.add(Referral(request_id=request.id, body=body.code, reference=reference, deadline=deadline))
+    await _mark_first_response(session, request, now)
+    seq = await _event_count(session, request.id, "referred") + 1
+    await add_event(session, request.id, "referred", actor=f"user:{staff.id}", body=body.code, reference=reference,
+                    deadline=deadline.isoformat())
+    resident = await notify.resident_of(session, request)
+    locale = _locale(resident)
+    reply = Reply(t(locale, "requests.referred", number=request.number, body=body.name.get(locale, body.name["zh"]),
+                    reference=reference, deadline=format_due(config, locale, deadline)))
+    return _ids(await notify.to_resident(session, request, f"referred:{seq}", reply))
+
+
+async def referral_answered(session: AsyncSession, request: Request, staff: User) -> bool:
+    referral = await session.scalar(select(Referral).where(Referral.request_id == request.id, Referral.answered_at.is_(None))
+                                    .order_by(Referral.id.desc()))
+    if referral is None:
+        return False
+    result = await session.execute(update(Referral).where(Referral.id == referral.id, Referral.answered_at.is_(None))
+                                   .values(answered_at=utcnow()))
+    if result.rowcount != 1:
+        return False
+    await add_event(session, request.id, "referral_answered", actor=f"user:{staff.id}", body=referral.body,
+                    reference=referral.reference)
+    return True

@@ -95,6 +95,12 @@ class Community(_Strict):
         return self.code.upper()
 
 
+class ReferralBody(_Strict):
+    code: str = Field(pattern=r"^[a-z0-9_]{1,24}$")
+    name: Localized
+    deadline_days: float = Field(default=5, gt=0)
+
+
 class Defaults(_Strict):
     timezone: str = "Asia/Shanghai"
     # A request past its due time: reminder at once, escalation to the staff group after this grace.
@@ -102,6 +108,10 @@ class Defaults(_Strict):
     # Follow-up (回访): a reminder after this many days without an answer, then closed as unrated.
     followup_remind_after_days: float = Field(default=3, gt=0)
     followup_close_after_days: float = Field(default=3, gt=0)
+    # Bodies outside the community that staff refer requests to; chased past their deadline.
+    referral_bodies: list[ReferralBody] = Field(default_factory=list)
+    # An open request of the same community and category this similar (0..1) is offered as a duplicate.
+    duplicate_similarity: float = Field(default=0.4, gt=0, le=1)
     emergency_numbers: dict[str, str]
     routing: dict[str, Route]
     teams: dict[str, Localized]
@@ -152,6 +162,9 @@ class CommunitiesConfig(_Strict):
     def route(self, community_code: str, label: str) -> Route:
         community = self.community(community_code)
         return community.routing.get(label) or self.defaults.routing[label]
+
+    def referral_body(self, code: str) -> ReferralBody | None:
+        return next((b for b in self.defaults.referral_bodies if b.code == code), None)
 
     def team_name(self, community_code: str, team: str, locale: str) -> str:
         names = self.community(community_code).teams.get(team) or self.defaults.teams[team]

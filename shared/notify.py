@@ -42,3 +42,21 @@ async def to_staff_group(session: AsyncSession, config: CommunitiesConfig, reque
 
 def excerpt(text: str) -> str:
     return text if len(text) <= STAFF_TEXT_LIMIT else text[:STAFF_TEXT_LIMIT] + "…"
+
+
+async def to_followers(session: AsyncSession, request: Request, key: str, text_key: str, **params: object) -> list[int]:
+    """Tell everyone following this request (each in their own language)."""
+    from sqlalchemy import select
+
+    from shared.db.models import RequestFollower
+    from shared.i18n import t
+
+    followers = await session.scalars(select(User).join(RequestFollower, RequestFollower.user_id == User.id)
+                                      .where(RequestFollower.request_id == request.id))
+    ids = []
+    for follower in followers:
+        outbox_id = await to_user(session, follower, f"f:{key}:{request.id}",
+                                  Reply(t(follower.locale, text_key, number=request.number, **params)), request.id)
+        if outbox_id:
+            ids.append(outbox_id)
+    return ids

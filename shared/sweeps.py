@@ -88,3 +88,30 @@ async def followup_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
             continue
         await add_event(session, request.id, "closed_unrated")
     return [i for i in outbox if i]
+
+
+CHASE_EVERY = timedelta(days=1)
+
+
+async def referral_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> list[int]:
+    """Outside referrals past their deadline: chase them in the staff group, once a day until answered."""
+    from shared.db.models import Referral
+
+    outbox: list[int | None] = []
+    overdue = await session.scalars(select(Referral).where(
+        Referral.answered_at.is_(None), Referral.deadline < now,
+        or_(Referral.chased_at.is_(None), Referral.chased_at < now - CHASE_EVERY)).limit(BATCH))
+    for referral in list(overdue):
+        claimed = await session.execute(update(Referral).where(
+            Referral.id == referral.id, Referral.answered_at.is_(None),
+            or_(Referral.chased_at.is_(None), Referral.chased_at < now - CHASE_EVERY)).values(chased_at=now))
+        request = await session.get(Request, referral.request_id)
+        if claimed.rowcount != 1 or request is None or request.status not in ACTIVE:
+            continue
+        await add_event(session, request.id, "referral_chased", body=referral.body, reference=referral.reference)
+        body = config.referral_body(referral.body)
+        name = body.name["zh"] if body else referral.body
+        outbox.append(await notify.to_staff_group(session, config, request, f"referral_chase:{referral.id}:{now.date()}",
+                                                  Reply(t(notify.STAFF_LOCALE, "staff.referral_chase", number=request.number,
+                                                          body=name, reference=referral.reference))))
+    return [i for i in outbox if i]

@@ -67,3 +67,17 @@ async def followups(database: Database, broker: dramatiq.Broker, config: Communi
                     now: datetime | None = None) -> int:
     """Unanswered follow-ups: remind once, then close as unrated (shared.sweeps.followup_sweep)."""
     return await _sweep(database, broker, sweeps.followup_sweep, config, now)
+
+
+async def referral_chasing(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                           now: datetime | None = None) -> int:
+    """Outside referrals past their deadline are chased (shared.sweeps.referral_sweep)."""
+    return await _sweep(database, broker, sweeps.referral_sweep, config, now)
+
+
+async def announcement_reports(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                               now: datetime | None = None) -> int:
+    """Authors learn how many residents their announcement reached (shared.announcements.report_sweep)."""
+    from shared.announcements import report_sweep
+
+    return await _sweep(database, broker, lambda session, _config, when: report_sweep(session, when), config, now)

@@ -90,6 +90,8 @@ class Request(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 none, 1 reminded, 2 escalated
     followup_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 asked, 1 reminded
+    on_behalf_name: Mapped[str | None] = mapped_column(String(100))  # a neighbour without a chat account
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
     solved: Mapped[bool | None] = mapped_column(Boolean)
     rating: Mapped[int | None] = mapped_column(Integer)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
@@ -125,6 +127,7 @@ class OutboxMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[Any]] = mapped_column(JSON, default=list)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    batch: Mapped[str | None] = mapped_column(String(40), index=True)  # e.g. "announcement:7"
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))
@@ -132,3 +135,42 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RequestFollower(Base):
+    """Residents who chose to follow an existing request instead of opening a duplicate."""
+
+    __tablename__ = "request_followers"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Referral(Base):
+    """A request referred to a body outside the community, chased until it answers."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    body: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(100))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    chased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Announcement(Base):
+    """A message from staff to every resident of a community, sent through the outbox."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

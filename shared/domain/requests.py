@@ -28,10 +28,14 @@ _TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
         {RequestStatus.NEEDS_CATEGORY, RequestStatus.ROUTED, RequestStatus.CLOSED, RequestStatus.WITHDRAWN}
     ),
     RequestStatus.NEEDS_CATEGORY: frozenset({RequestStatus.ROUTED, RequestStatus.CLOSED, RequestStatus.WITHDRAWN}),
+    # → CLOSED from an open status only when merged into another request (a duplicate).
     RequestStatus.ROUTED: frozenset(
-        {RequestStatus.ROUTED, RequestStatus.IN_PROGRESS, RequestStatus.RESOLVED, RequestStatus.WITHDRAWN}
+        {RequestStatus.ROUTED, RequestStatus.IN_PROGRESS, RequestStatus.RESOLVED, RequestStatus.WITHDRAWN,
+         RequestStatus.CLOSED}
     ),
-    RequestStatus.IN_PROGRESS: frozenset({RequestStatus.ROUTED, RequestStatus.RESOLVED, RequestStatus.WITHDRAWN}),
+    RequestStatus.IN_PROGRESS: frozenset(
+        {RequestStatus.ROUTED, RequestStatus.RESOLVED, RequestStatus.WITHDRAWN, RequestStatus.CLOSED}
+    ),
     RequestStatus.RESOLVED: frozenset({RequestStatus.CLOSED, RequestStatus.IN_PROGRESS}),
     RequestStatus.CLOSED: frozenset(),
     RequestStatus.WITHDRAWN: frozenset(),

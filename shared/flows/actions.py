@@ -30,6 +30,9 @@ VERBS: dict[str, int] = {
     "st": 2,        # st:<op>:<request id>      (staff: view, take, reply, cat, move, res)
     "stc": 2,       # stc:<request id>:<label>  (staff sets the category)
     "stm": 2,       # stm:<request id>:<code>   (staff moves the request to a community)
+    "stf": 2,       # stf:<request id>:<body>   (staff refers the request to an outside body)
+    "dup": 2,       # dup:<new id>:<existing id> (resident follows the existing request instead)
+    "ann": 1,       # ann:yes|no                (staff confirms an announcement)
 }
 
 

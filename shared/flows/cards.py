@@ -25,7 +25,7 @@ def staff_buttons(request: Request, locale: str) -> tuple[tuple[Button, ...], ..
     if request.status not in OPEN_STATUSES:
         return ()
     ops = [("take", "staff.take"), ("reply", "staff.reply"), ("cat", "staff.change_category"),
-           ("move", "staff.reassign"), ("res", "staff.resolve")]
+           ("move", "staff.reassign"), ("ref", "staff.refer"), ("res", "staff.resolve")]
     if request.status == RequestStatus.IN_PROGRESS:
         ops = [op for op in ops if op[0] != "take"]
     return rows(*(Button(t(locale, key), actions.make("st", op, request.id)) for op, key in ops), per_row=3)
@@ -42,6 +42,8 @@ def staff_card(config: CommunitiesConfig, request: Request, locale: str, *, in_g
              due=format_due(config, locale, request.due_at) if request.due_at else "-",
              status=status_name(locale, request.status),
              text=t(locale, "staff.hidden_text") if hidden else excerpt(request.text))
+    if request.on_behalf_name and not hidden:
+        text += "\n" + t(locale, "staff.on_behalf", name=request.on_behalf_name)
     if request.urgent:
         text = t(locale, "staff.urgent_mark") + " " + text
     if is_overdue(request):
@@ -49,7 +51,7 @@ def staff_card(config: CommunitiesConfig, request: Request, locale: str, *, in_g
     return Reply(text, staff_buttons(request, locale))
 
 
-def timeline_lines(events: Sequence[RequestEvent], locale: str, *, for_resident: bool) -> list[str]:
+def timeline_lines(config: CommunitiesConfig, events: Sequence[RequestEvent], locale: str, *, for_resident: bool) -> list[str]:
     lines = []
     for event in events:
         key = f"timeline.{event.kind}"
@@ -58,9 +60,13 @@ def timeline_lines(events: Sequence[RequestEvent], locale: str, *, for_resident:
         params = {k: v for k, v in (event.data or {}).items() if isinstance(v, (str, int, float))}
         if "label" in params:
             params["category"] = category_name(locale, str(params["label"]))
+        if "body" in params:
+            body = config.referral_body(str(params["body"]))
+            params["body"] = body.name.get(locale, body.name["zh"]) if body else str(params["body"])
         when = as_utc(event.created_at).strftime("%m-%d %H:%M")
         try:
-            text = t(locale, key, **{"category": "", "text": "", "rating": "", "reason": "", **params})
+            text = t(locale, key, **{"category": "", "text": "", "rating": "", "reason": "", "body": "", "reference": "",
+                                     "number": "", **params})
         except KeyError:
             text = event.kind
         lines.append(f"{when} {text}")
@@ -70,7 +76,7 @@ def timeline_lines(events: Sequence[RequestEvent], locale: str, *, for_resident:
 def resident_view(config: CommunitiesConfig, request: Request, events: Sequence[RequestEvent], locale: str) -> Reply:
     head = t(locale, "requests.detail", number=request.number, category=category_name(locale, request.category),
              status=status_name(locale, request.status))
-    body = "\n".join([head, "", *timeline_lines(events, locale, for_resident=True)])
+    body = "\n".join([head, "", *timeline_lines(config, events, locale, for_resident=True)])
     buttons: list[Button] = []
     if request.status in OPEN_STATUSES:
         buttons = [Button(t(locale, "requests.add_info"), actions.make("add", request.id)),

@@ -29,6 +29,12 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await staff.show(ctx, args)
     if command == "requests":
         return await my_requests.list_requests(ctx)
+    if command == "merge":
+        return await staff.merge(ctx, args)
+    if command == "announce":
+        return await staff.start_announcement(ctx)
+    if command == "stats":
+        return await staff.stats(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -58,6 +64,9 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "st": lambda: staff.on_action(ctx, args[0], args[1]),
         "stc": lambda: staff.set_category(ctx, args[0], args[1]),
         "stm": lambda: staff.move(ctx, args[0], args[1]),
+        "stf": lambda: staff.choose_body(ctx, args[0], args[1]),
+        "dup": lambda: my_requests.follow_existing(ctx, args[0], args[1]),
+        "ann": lambda: staff.confirm_announcement(ctx, args[0]),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -69,4 +78,12 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await my_requests.on_awaited_text(ctx, text, attachments)
     if awaiting == "staff_reply":
         return await staff.on_reply_text(ctx, text)
+    if awaiting == "referral_ref":
+        return await staff.on_reference_text(ctx, text)
+    if awaiting == "announce_text":
+        return await staff.on_announcement_text(ctx, text)
+    if awaiting == "behalf_name":
+        return await report.on_behalf_name(ctx, text)
+    if awaiting == "behalf_text":
+        return await report.on_behalf_text(ctx, text, idempotency_key=idempotency_key, attachments=attachments)
     return await report.on_text(ctx, text, idempotency_key=idempotency_key, attachments=attachments)

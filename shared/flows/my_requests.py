@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shared import casework
-from shared.db.models import RequestEvent
+from shared.db.models import Request, RequestEvent
 from shared.domain.text import MAX_REQUEST_CHARS, clean_text, has_words
 from shared.flows import actions
 from shared.flows.ages import age
@@ -118,3 +118,18 @@ async def on_awaited_text(ctx: FlowContext, text: str | None, attachments: list 
         return [Reply(t(ctx.locale, "errors.stale_button"))]
     await commit_and_deliver(ctx, ids)
     return [Reply(t(ctx.locale, done, number=request.number))]
+
+
+async def follow_existing(ctx: FlowContext, new_id: str, existing_id: str) -> list[Reply]:
+    """Follow an open request that says the same, instead of the resident's new one."""
+    new, refusal = await own_request(ctx, new_id)
+    if new is None:
+        return refusal
+    existing = await ctx.session.get(Request, int(existing_id)) if existing_id.isdigit() else None
+    if existing is None or existing.community_code != new.community_code:
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    ids = await casework.follow_instead(ctx.session, ctx.config, new, existing, ctx.user)
+    if ids is None:
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    await commit_and_deliver(ctx, ids)
+    return [Reply(t(ctx.locale, "requests.following", number=existing.number, new=new.number))]

@@ -22,16 +22,15 @@ from shared.taxonomy import LABELS
 log = logging.getLogger("linju.flows.report")
 
 
-async def on_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None) -> list[Reply]:
+async def on_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None,
+                  on_behalf_name: str | None = None) -> list[Reply]:
     """Store the request, reply with its number, enqueue intake — never wait on intake."""
     if not is_onboarded(ctx):
         return [Reply(t(ctx.locale, "consent.needed"))] if ctx.user.consent_at is None else [next_step(ctx)]
+    problem = invalid_text(ctx, text)
+    if problem is not None:
+        return [problem]
     cleaned = clean_text(text)
-    if len(cleaned) > MAX_REQUEST_CHARS:
-        return [Reply(t(ctx.locale, "report.too_long", limit=MAX_REQUEST_CHARS))]
-    if not cleaned or not has_words(cleaned):
-        # A photo or location alone, emoji-only or invisible text: ask for words, store nothing.
-        return [Reply(t(ctx.locale, "report.empty"))]
     request, created = await create_request(
         ctx.session,
         community_code=ctx.user.community_code,
@@ -40,6 +39,7 @@ async def on_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, a
         idempotency_key=idempotency_key,
         source=ctx.platform,
         attachments=attachments,
+        on_behalf_name=on_behalf_name,
     )
     if not created:
         # The same message delivered again: the resident already has their number.
@@ -61,6 +61,9 @@ async def on_menu(ctx: FlowContext, item: str) -> list[Reply]:
         return [Reply(t(ctx.locale, "report.ask"))]
     if item == "requests":
         return await list_requests(ctx)
+    if item == "behalf":
+        ctx.state.update({"await": "behalf_name"})
+        return [Reply(t(ctx.locale, "report.behalf_name"))]
     if item == "language":
         return [language_prompt(ctx.locale)]
     if item == "help":
@@ -77,10 +80,42 @@ async def on_category_choice(ctx: FlowContext, request_id: str, label: str) -> l
         return [Reply(t(ctx.locale, "errors.stale_button"))]
     outbox_ids = await route(ctx.session, ctx.config, request, label, urgent=request.urgent,
                              confidence=request.confidence, actor=f"user:{ctx.user.id}",
-                             only_from={RequestStatus.NEEDS_CATEGORY})
+                             only_from={RequestStatus.NEEDS_CATEGORY}, offer_duplicate=True)
     if not outbox_ids:
         await ctx.session.rollback()
         return [Reply(t(ctx.locale, "errors.stale_button"))]
     await add_event(ctx.session, request.id, "category_chosen", actor=f"user:{ctx.user.id}", label=label)
     await commit_and_deliver(ctx, outbox_ids)
     return [Reply(t(ctx.locale, "intake.chosen", category=category_name(ctx.locale, label)))]
+
+
+NAME_LIMIT = 40
+
+
+def invalid_text(ctx: FlowContext, text: str | None) -> Reply | None:
+    """The kind reply for text that cannot be a request, or None when it can."""
+    cleaned = clean_text(text)
+    if len(cleaned) > MAX_REQUEST_CHARS:
+        return Reply(t(ctx.locale, "report.too_long", limit=MAX_REQUEST_CHARS))
+    if not cleaned or not has_words(cleaned):
+        # A photo or location alone, emoji-only or invisible text: ask for words, store nothing.
+        return Reply(t(ctx.locale, "report.empty"))
+    return None
+
+
+async def on_behalf_name(ctx: FlowContext, text: str | None) -> list[Reply]:
+    """Reporting for a neighbour without a chat account: first their name (or how to find them)."""
+    name = clean_text(text)
+    if not name or not has_words(name) or len(name) > NAME_LIMIT:
+        return [Reply(t(ctx.locale, "report.behalf_name_invalid", limit=NAME_LIMIT))]
+    ctx.state.update({"await": "behalf_text", "behalf_name": name})
+    return [Reply(t(ctx.locale, "report.behalf_text", name=name))]
+
+
+async def on_behalf_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None) -> list[Reply]:
+    problem = invalid_text(ctx, text)
+    if problem is not None:
+        return [problem]  # still waiting for the neighbour's problem
+    name = ctx.state.get("behalf_name")
+    ctx.state.clear()
+    return await on_text(ctx, text, idempotency_key=idempotency_key, attachments=attachments, on_behalf_name=name)

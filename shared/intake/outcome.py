@@ -24,6 +24,7 @@ from shared.flows.menu import main_menu_buttons
 from shared.flows.reply import Button, Reply, rows
 from shared.flows.texts import category_name, format_due
 from shared.i18n import t
+from shared.repo.duplicates import find_duplicate
 from shared.repo.requests import add_event, transition
 from shared.taxonomy import LABELS
 
@@ -47,7 +48,7 @@ async def apply_decision(
     if decision.decided or decision.urgent:
         return await route(session, config, request, decision.label, urgent=decision.urgent,
                            confidence=decision.confidence, actor="intake", rule=decision.rule,
-                           only_from={RequestStatus.RECEIVED}, now=now)
+                           only_from={RequestStatus.RECEIVED}, now=now, offer_duplicate=True)
     updated = await transition(session, request.id, RequestStatus.NEEDS_CATEGORY, only_from={RequestStatus.RECEIVED},
                                confidence=decision.confidence)
     if updated is None:
@@ -75,6 +76,7 @@ async def route(
     only_from: set[str],
     rule: str | None = None,
     now: datetime | None = None,
+    offer_duplicate: bool = False,
 ) -> list[int]:
     """Send a request to its community's team (or close it into a programme flow / the menu)."""
     now = now or utcnow()
@@ -116,5 +118,12 @@ async def route(
     card = staff_card(config, updated, notify.STAFF_LOCALE, in_group=True,
                       headline="staff.card_urgent" if urgent else "staff.card_new")
     outbox.append(await notify.to_staff_group(session, config, updated, f"staff_new:{revision}", card))
-    outbox.append(await notify.to_resident(session, updated, f"routed:{revision}", Reply(text)))
+    buttons: tuple = ()
+    if offer_duplicate and not urgent:
+        existing = await find_duplicate(session, updated, threshold=config.defaults.duplicate_similarity)
+        if existing is not None:
+            text += "\n\n" + t(locale, "requests.duplicate_offer", number=existing.number)
+            buttons = rows(Button(t(locale, "requests.follow_existing", number=existing.number),
+                                  actions.make("dup", request.id, existing.id)))
+    outbox.append(await notify.to_resident(session, updated, f"routed:{revision}", Reply(text, buttons)))
     return [i for i in outbox if i]

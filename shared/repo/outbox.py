@@ -30,6 +30,7 @@ async def queue_notification(
     options: list[list[dict[str, str]]] | None = None,
     request_id: int | None = None,
     platform: str = "telegram",
+    batch: str | None = None,
 ) -> int | None:
     """Insert a notification; returns its id, or None when `key` was already queued."""
     stmt = (
@@ -41,6 +42,7 @@ async def queue_notification(
             text=text,
             options=options or [],
             request_id=request_id,
+            batch=batch,
             status="pending",
             attempts=0,
         )

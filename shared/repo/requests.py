@@ -42,6 +42,7 @@ async def create_request(
     idempotency_key: str,
     source: str = "telegram",
     attachments: list[dict[str, Any]] | None = None,
+    on_behalf_name: str | None = None,
 ) -> tuple[Request, bool]:
     """Store a new request, or return the one already stored under `idempotency_key`.
 
@@ -63,13 +64,14 @@ async def create_request(
             status=RequestStatus.RECEIVED,
             source=source,
             idempotency_key=idempotency_key,
+            on_behalf_name=on_behalf_name,
             urgent=False,
             created_at=now,
             updated_at=now,
         )
         session.add(request)
         await session.flush()
-        session.add(RequestEvent(request_id=request.id, kind="received", actor=f"user:{user_id}", data={"source": source}))
+        session.add(RequestEvent(request_id=request.id, kind="received", actor=f"user:{user_id}", data={"source": source, "on_behalf": bool(on_behalf_name)}))
         await session.commit()
         return request, True
     except IntegrityError:

@@ -83,8 +83,9 @@ async def test_transition_is_conditional(db):
         assert moved is not None and moved.status == "routed" and moved.team == "property"
     async with db.sessions() as session:
         assert await transition(session, request.id, RequestStatus.ROUTED, only_from={RequestStatus.RECEIVED}) is None
-        # The lifecycle forbids it whatever the caller wants: closed → routed.
-        assert await transition(session, request.id, RequestStatus.CLOSED) is None
+        # The lifecycle forbids it whatever the caller wants: routed → received / needs_category.
+        assert await transition(session, request.id, RequestStatus.RECEIVED) is None
+        assert await transition(session, request.id, RequestStatus.NEEDS_CATEGORY) is None
         assert (await session.get(Request, request.id)).status == "routed"
 
 
