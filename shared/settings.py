@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     redis_url: str | None = "redis://127.0.0.1:6379/0"
     broker: Literal["auto", "redis", "rabbitmq", "stub"] = "auto"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Redis broker: a dead worker's unacknowledged messages come back once its heartbeat is
+    # older than this; maintenance (which requeues them) runs on this share of fetches (of 1000).
+    broker_heartbeat_timeout_ms: int = 60_000
+    broker_maintenance_chance: int = 1000
 
     # Telegram
     telegram_bot_token: SecretStr | None = None

@@ -18,12 +18,6 @@ from shared.settings import Settings
 
 log = logging.getLogger("linju.broker")
 
-# Production values: a dead worker's unacknowledged messages return to the queue
-# once its heartbeat is older than this (ms); maintenance runs on this share of
-# consumer iterations (out of 1000). Tests of crashes lower both.
-HEARTBEAT_TIMEOUT_MS = 60_000
-MAINTENANCE_CHANCE = 1000
-
 
 def redis_client(url: str) -> redis.Redis:
     """A redis-py client safe for dramatiq's blocking reads.
@@ -54,8 +48,6 @@ def create_broker(
     settings: Settings,
     *,
     allow_in_process: bool = False,
-    heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
-    maintenance_chance: int = MAINTENANCE_CHANCE,
 ) -> dramatiq.Broker:
     """Build the configured broker.
 
@@ -80,8 +72,8 @@ def create_broker(
         assert settings.redis_url is not None
         broker = RedisBroker(
             client=redis_client(settings.redis_url),
-            heartbeat_timeout=heartbeat_timeout_ms,
-            maintenance_chance=maintenance_chance,
+            heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+            maintenance_chance=settings.broker_maintenance_chance,
         )
         log.info("queue: Redis broker")
     elif choice == "auto" and allow_in_process:
