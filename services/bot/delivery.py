@@ -15,7 +15,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 
 from services.bot.app import create_bot
-from services.bot.render import send_reply
+from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
 from shared.queue.contracts import DELIVER_NOTIFICATION, send
 from shared.repo import outbox
@@ -53,7 +53,13 @@ class Deliverer:
         if row is None:
             return "skipped"  # already sent, being sent, or failed for good
         try:
-            message = await send_reply(self.bot, row.chat_id, Reply.from_stored(row.text, row.options))
+            reply = Reply.from_stored(row.text, row.options)
+            if row.edit_message_id:
+                # Edits an earlier message (e.g. an offer now taken); Telegram returns no new message id.
+                await edit_reply(self.bot, row.chat_id, row.edit_message_id, reply)
+                message_id: object = row.edit_message_id
+            else:
+                message_id = (await send_reply(self.bot, row.chat_id, reply)).message_id
         except TelegramRetryAfter as exc:
             async with self.database.sessions() as session:
                 await outbox.release(session, outbox_id, f"429 retry after {exc.retry_after}")
@@ -75,7 +81,7 @@ class Deliverer:
                 await session.commit()
             raise  # dramatiq retries with backoff
         async with self.database.sessions() as session:
-            await outbox.mark_sent(session, outbox_id, message.message_id)
+            await outbox.mark_sent(session, outbox_id, message_id)
             await session.commit()
         log.info("notification sent", extra={"outbox_id": outbox_id})
         return "sent"
