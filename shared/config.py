@@ -32,6 +32,7 @@ class Route(_Strict):
     team: str | None = None
     sla_hours: float | None = Field(default=None, gt=0)
     volunteer_task: bool = False
+    task_skill: str | None = None  # the skill a volunteer task from this label needs
     redirect: Literal["fridge", "books", "volunteer", "menu"] | None = None
 
     @model_validator(mode="after")
@@ -95,6 +96,11 @@ class Community(_Strict):
         return self.code.upper()
 
 
+class Skill(_Strict):
+    code: str = Field(pattern=r"^[a-z_]{1,24}$")
+    name: Localized
+
+
 class ReferralBody(_Strict):
     code: str = Field(pattern=r"^[a-z0-9_]{1,24}$")
     name: Localized
@@ -108,6 +114,11 @@ class Defaults(_Strict):
     # Follow-up (回访): a reminder after this many days without an answer, then closed as unrated.
     followup_remind_after_days: float = Field(default=3, gt=0)
     followup_close_after_days: float = Field(default=3, gt=0)
+    # What volunteers can offer; tasks need one of these.
+    volunteer_skills: list[Skill] = Field(default_factory=list)
+    # Tasks: remind the claimer this long before the window; re-offer an untaken task this long before.
+    task_reminder_hours: float = Field(default=2, gt=0)
+    task_reoffer_hours: float = Field(default=3, gt=0)
     # Bodies outside the community that staff refer requests to; chased past their deadline.
     referral_bodies: list[ReferralBody] = Field(default_factory=list)
     # An open request of the same community and category this similar (0..1) is offered as a duplicate.
@@ -141,9 +152,12 @@ class CommunitiesConfig(_Strict):
             for route in [*self.defaults.routing.values(), *community.routing.values()]:
                 if route.team and route.team not in self.defaults.teams and route.team not in community.teams:
                     raise ValueError(f"{community.code}: routing names unknown team {route.team!r}")
-        for label in self.defaults.routing:
+        for label, route in self.defaults.routing.items():
             if label not in LABELS:
                 raise ValueError(f"routing names unknown label {label!r}")
+            skills = {s.code for s in self.defaults.volunteer_skills}
+            if route.task_skill and route.task_skill not in skills:
+                raise ValueError(f"routing of {label!r} names unknown skill {route.task_skill!r}")
         return self
 
     def community(self, code: str) -> Community:
@@ -162,6 +176,9 @@ class CommunitiesConfig(_Strict):
     def route(self, community_code: str, label: str) -> Route:
         community = self.community(community_code)
         return community.routing.get(label) or self.defaults.routing[label]
+
+    def skill(self, code: str) -> Skill | None:
+        return next((s for s in self.defaults.volunteer_skills if s.code == code), None)
 
     def referral_body(self, code: str) -> ReferralBody | None:
         return next((b for b in self.defaults.referral_bodies if b.code == code), None)

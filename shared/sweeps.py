@@ -12,6 +12,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import notify
+from shared.clock import as_utc
 from shared.casework import followup_question
 from shared.config import CommunitiesConfig
 from shared.db.models import Request, User
@@ -115,3 +116,89 @@ async def referral_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
                                                   Reply(t(notify.STAFF_LOCALE, "staff.referral_chase", number=request.number,
                                                           body=name, reference=referral.reference))))
     return [i for i in outbox if i]
+
+
+async def task_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> list[int]:
+    """Volunteer tasks over time: remind the claimer, tell staff about overdue ones, re-offer wider,
+    then alert staff, then expire tasks nobody took. Stage columns make every step happen once."""
+    from shared import volunteering
+    from shared.db.models import Task
+    from shared.domain.tasks import TaskStatus
+    from shared.repo.outbox import queue_notification
+
+    remind = timedelta(hours=config.defaults.task_reminder_hours)
+    reoffer = timedelta(hours=config.defaults.task_reoffer_hours)
+    outbox: list[int | None] = []
+
+    async def staff(task: Task, key: str, text: str) -> None:
+        chat_id = config.community(task.community_code).staff_chat_id
+        if chat_id is not None:
+            outbox.append(await queue_notification(session, key=f"g:{key}:{task.id}:{task.offer_round}",
+                                                   chat_id=chat_id, text=text))
+
+    async def step(task: Task, current: int, nxt: int) -> bool:
+        result = await session.execute(update(Task).where(Task.id == task.id, Task.reminder_stage == current,
+                                                          Task.status == task.status).values(reminder_stage=nxt))
+        return result.rowcount == 1
+
+    claimed = (TaskStatus.CLAIMED, TaskStatus.STARTED)
+    # Only tasks whose window starts soon can need anything; the exact timing is checked per task.
+    candidates = list(await session.scalars(select(Task).where(
+        Task.status.in_([*claimed, TaskStatus.OPEN]), Task.window_start < now + max(remind, reoffer)).limit(BATCH * 4)))
+    for task in candidates:
+        start, end = as_utc_dt(task.window_start), as_utc_dt(task.window_end)
+        if task.status in claimed:
+            if end < now and task.reminder_stage < 2 and await step(task, task.reminder_stage, 2):
+                claimer = await session.get(User, task.claimer_id)
+                await staff(task, "task_overdue", t(notify.STAFF_LOCALE, "tasks.overdue_staff", title=task.title,
+                                                    name=(claimer.display_name if claimer else "-") or "-"))
+            elif start - remind <= now < end and task.reminder_stage == 0 and await step(task, 0, 1):
+                claimer = await session.get(User, task.claimer_id)
+                locale = (claimer.locale if claimer else None) or "zh"
+                outbox.append(await notify.to_user(session, claimer, f"task_reminder:{task.id}:{task.offer_round}",
+                                                   Reply(t(locale, "tasks.reminder", title=task.title,
+                                                           window=volunteering.window_text(config, locale, task)))))
+            continue
+        # Open: nobody has taken it yet.
+        if end < now:
+            expired = await session.execute(update(Task).where(Task.id == task.id, Task.status == TaskStatus.OPEN)
+                                            .values(status=TaskStatus.EXPIRED))
+            if expired.rowcount == 1:
+                await staff(task, "task_expired", t(notify.STAFF_LOCALE, "tasks.expired_staff", title=task.title))
+        elif start <= now and task.reminder_stage < 2 and await step(task, task.reminder_stage, 2):
+            await staff(task, "task_no_taker", t(notify.STAFF_LOCALE, "tasks.no_taker_staff", title=task.title))
+        elif start - reoffer <= now and task.reminder_stage == 0 and await step(task, 0, 1):
+            outbox.extend(await volunteering.offer(session, config, task, wider=True))
+    return [i for i in outbox if i]
+
+
+async def recognition_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> list[int]:
+    """In the first days of a month: thank last month's volunteers by name (only those who agreed)."""
+    from zoneinfo import ZoneInfo
+
+    from shared import volunteering
+    from shared.repo.outbox import queue_notification
+
+    local = as_utc_dt(now).astimezone(ZoneInfo(config.defaults.timezone))
+    if local.day > 3:
+        return []
+    this_month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    outbox: list[int | None] = []
+    for community in config.communities:
+        if community.volunteer_chat_id is None:
+            continue
+        top = await volunteering.recognition(session, community.code, last_month, this_month)
+        if not top:
+            continue
+        lines = "\n".join(t("zh", "tasks.recognition_line", rank=i, name=name, hours=round(hours, 1))
+                          for i, (name, hours) in enumerate(top, start=1))
+        text = t("zh", "tasks.recognition", month=f"{last_month.year}-{last_month.month:02d}",
+                 community=community.name["zh"], lines=lines)
+        outbox.append(await queue_notification(session, key=f"g:recognition:{community.code}:{last_month:%Y-%m}",
+                                               chat_id=community.volunteer_chat_id, text=text))
+    return [i for i in outbox if i]
+
+
+def as_utc_dt(value: datetime) -> datetime:
+    return as_utc(value)

@@ -1,38 +1,62 @@
 """Notification delivery: the one path outgoing messages take (`linju deliver`).
 
-A dramatiq actor sends an outbox row through aiogram's `Bot`. The row is claimed
-with a conditional UPDATE, so it is sent by one worker only and never twice;
-Telegram's 429 puts it back with the delay Telegram asked for.
+One dramatiq message carries one outbox id. The worker
+
+1. claims the row with a conditional UPDATE (`shared.repo.outbox.claim`), so a
+   row is being sent by one worker at most and a sent row is never sent again;
+2. asks the shared rate limiter (`shared.queue.ratelimit`, in Redis) for a
+   slot that respects the bot-wide, per-chat and per-group limits of every
+   delivery process together, and sleeps until it (at most `max_wait`); a slot
+   further ahead gives the row back and re-enqueues the message with that delay;
+3. sends (or edits, for rows with `edit_message_id`) through aiogram's `Bot`;
+4. marks the row sent, or on Telegram's 429 records `retry_after` for the chat
+   and re-enqueues after it, or on a permanent refusal (403 blocked, 400 chat
+   not found …) marks it failed for good, or on anything else (5xx, network,
+   database) gives the row back and lets dramatiq retry with backoff.
+
+See docs/delivery.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import dramatiq
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import (TelegramBadRequest, TelegramEntityTooLarge, TelegramForbiddenError,
+                                TelegramMigrateToChat, TelegramRetryAfter)
+from aiogram.methods import Response, SendLocation, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods.base import TelegramType
 
 from services.bot.app import create_bot
 from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
 from shared.queue.contracts import DELIVER_NOTIFICATION, send
+from shared.queue.ratelimit import DeliveryLimits, Limiter, Outcome, create_limiter
 from shared.repo import outbox
 from shared.runtime import Database
 from shared.settings import Settings
 
 log = logging.getLogger("linju.delivery")
 
+# Telegram refuses these for good: retrying cannot help (the row is marked failed).
+PERMANENT = (TelegramForbiddenError, TelegramBadRequest, TelegramMigrateToChat, TelegramEntityTooLarge)
+
 
 class Deliverer:
-    """Holds the loop-bound resources (DB engine, Bot) of the worker's event loop."""
+    """Holds the loop-bound resources (DB engine, Bot, limiter) of the worker's event loop."""
 
-    def __init__(self, settings: Settings, broker: dramatiq.Broker, bot: Bot | None = None):
+    def __init__(self, settings: Settings, broker: dramatiq.Broker, bot: Bot | None = None,
+                 limits: DeliveryLimits | None = None):
         self.settings = settings
         self.broker = broker
+        self.limits = limits or DeliveryLimits()
         self._bot = bot
         self._database: Database | None = None
+        self._limiter: Limiter | None = None
 
     @property
     def database(self) -> Database:
@@ -46,55 +70,119 @@ class Deliverer:
             self._bot = create_bot(self.settings)
         return self._bot
 
+    @property
+    def limiter(self) -> Limiter:
+        if self._limiter is None:
+            self._limiter = create_limiter(self.broker, self.settings.redis_url, self.limits, self.bot.id)
+        return self._limiter
+
     async def deliver(self, outbox_id: int) -> str:
+        """Send one outbox row; returns what happened: sent, skipped, postponed or failed."""
         async with self.database.sessions() as session:
             row = await outbox.claim(session, outbox_id)
             await session.commit()
         if row is None:
-            return "skipped"  # already sent, being sent, or failed for good
+            return "skipped"  # already sent, being sent, cancelled, or failed for good
         try:
-            reply = Reply.from_stored(row.text, row.options)
-            if row.edit_message_id:
-                # Edits an earlier message (e.g. an offer now taken); Telegram returns no new message id.
-                await edit_reply(self.bot, row.chat_id, row.edit_message_id, reply)
-                message_id: object = row.edit_message_id
-            else:
-                message_id = (await send_reply(self.bot, row.chat_id, reply)).message_id
+            chat_id = int(row.chat_id)
+        except ValueError:
+            await self._fail(outbox_id, f"not a Telegram chat id: {row.chat_id[:40]}")
+            return "failed"
+
+        decision = await self.limiter.acquire(chat_id, outbox_id)
+        if decision.outcome is Outcome.EARLY:
+            # A copy of this message holding the row's reserved slot is already on its way.
+            await self._release(outbox_id, "waiting for its reserved slot")
+            return "skipped"
+        if not decision.granted:
+            await self._postpone(outbox_id, decision.wait, "rate limited")
+            return "postponed"
+        if decision.wait > 0:
+            await asyncio.sleep(decision.wait)
+
+        try:
+            message_id = await self._send(row, chat_id)
         except TelegramRetryAfter as exc:
-            async with self.database.sessions() as session:
-                await outbox.release(session, outbox_id, f"429 retry after {exc.retry_after}")
-                await session.commit()
-            await asyncio.to_thread(send, self.broker, DELIVER_NOTIFICATION,
-                                    DELIVER_NOTIFICATION.payload(outbox_id=outbox_id),
-                                    delay_ms=int(exc.retry_after * 1000))
+            await self.limiter.penalize(chat_id, exc.retry_after)
+            await self._postpone(outbox_id, exc.retry_after, f"429 retry after {exc.retry_after}")
             log.info("delivery postponed by Telegram", extra={"outbox_id": outbox_id, "retry_after": exc.retry_after})
             return "postponed"
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:
-            async with self.database.sessions() as session:
-                await outbox.mark_failed(session, outbox_id, f"{type(exc).__name__}: {exc.message}")
-                await session.commit()
+        except PERMANENT as exc:
+            await self._fail(outbox_id, f"{type(exc).__name__}: {exc.message}")
             log.warning("delivery failed for good", extra={"outbox_id": outbox_id, "error": type(exc).__name__})
             return "failed"
-        except Exception as exc:
-            async with self.database.sessions() as session:
-                await outbox.release(session, outbox_id, type(exc).__name__)
-                await session.commit()
-            raise  # dramatiq retries with backoff
+        except BaseException as exc:
+            # 5xx, network, timeouts, a cancelled worker: give the row back; dramatiq retries with backoff.
+            await asyncio.shield(self._release(outbox_id, type(exc).__name__))
+            raise
         async with self.database.sessions() as session:
             await outbox.mark_sent(session, outbox_id, message_id)
             await session.commit()
-        log.info("notification sent", extra={"outbox_id": outbox_id})
+        log.debug("notification sent", extra={"outbox_id": outbox_id})
         return "sent"
 
+    async def _send(self, row: Any, chat_id: int) -> Any:
+        reply = Reply.from_stored(row.text, row.options)
+        if row.edit_message_id:
+            await edit_reply(self.bot, chat_id, row.edit_message_id, reply)
+            return row.edit_message_id
+        message = await send_reply(self.bot, chat_id, reply)
+        return message.message_id
+
+    async def _release(self, outbox_id: int, reason: str) -> None:
+        async with self.database.sessions() as session:
+            await outbox.release(session, outbox_id, reason)
+            await session.commit()
+
+    async def _fail(self, outbox_id: int, error: str) -> None:
+        async with self.database.sessions() as session:
+            await outbox.mark_failed(session, outbox_id, error)
+            await session.commit()
+
+    async def _postpone(self, outbox_id: int, seconds: float, reason: str) -> None:
+        """Give the row back and deliver it again after `seconds` (the row stays pending meanwhile)."""
+        await self._release(outbox_id, reason)
+        await asyncio.to_thread(send, self.broker, DELIVER_NOTIFICATION,
+                                DELIVER_NOTIFICATION.payload(outbox_id=outbox_id),
+                                delay_ms=max(1, int(seconds * 1000) + 1))
+
     async def close(self) -> None:
+        if self._limiter is not None:
+            await self._limiter.close()
         if self._database is not None:
             await self._database.close()
         if self._bot is not None:
             await self._bot.session.close()
 
 
-def register(broker: dramatiq.Broker, settings: Settings, bot: Bot | None = None) -> Deliverer:
-    deliverer = Deliverer(settings, broker, bot)
+class CountedReplies(BaseRequestMiddleware):
+    """aiogram request middleware for the bot process: its direct replies count against the shared limits.
+
+    The bot answers residents directly (the acknowledgement must not wait); those
+    messages use the same Telegram budget, so they are debited from the limiter
+    (never waiting), and delivery workers leave room for them.
+    Install with `bot.session.middleware(CountedReplies(limiter))`.
+    """
+
+    COUNTED = (SendMessage, SendPhoto, SendLocation)
+
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        if isinstance(method, self.COUNTED):
+            try:
+                await self.limiter.debit(int(method.chat_id))
+            except Exception:  # noqa: BLE001 - counting must never stop a reply
+                log.debug("could not count a direct reply", exc_info=True)
+        return await make_request(bot, method)
+
+
+def register(broker: dramatiq.Broker, settings: Settings, bot: Bot | None = None,
+             limits: DeliveryLimits | None = None) -> Deliverer:
+    """Declare the delivery actor on `broker`; `limits` defaults to the `DELIVERY_*` environment."""
+    deliverer = Deliverer(settings, broker, bot, limits)
 
     async def deliver_notification(**kwargs: object) -> None:
         payload = DELIVER_NOTIFICATION.parse(kwargs)

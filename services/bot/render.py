@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from shared.flows.reply import Reply
@@ -23,3 +24,12 @@ async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> Message:
 async def send_replies(bot: Bot, chat_id: int | str, replies: list[Reply]) -> None:
     for reply in replies:
         await send_reply(bot, chat_id, reply)
+
+
+async def edit_reply(bot: Bot, chat_id: int | str, message_id: int | str, reply: Reply) -> None:
+    try:
+        await bot.edit_message_text(chat_id=chat_id, message_id=int(message_id), text=reply.text,
+                                    reply_markup=keyboard(reply))
+    except TelegramBadRequest as exc:
+        if "not modified" not in exc.message:
+            raise

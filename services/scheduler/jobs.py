@@ -81,3 +81,15 @@ async def announcement_reports(database: Database, broker: dramatiq.Broker, conf
     from shared.announcements import report_sweep
 
     return await _sweep(database, broker, lambda session, _config, when: report_sweep(session, when), config, now)
+
+
+async def volunteer_tasks(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                          now: datetime | None = None) -> int:
+    """Reminders, re-offers, staff alerts and expiry of volunteer tasks (shared.sweeps.task_sweep)."""
+    return await _sweep(database, broker, sweeps.task_sweep, config, now)
+
+
+async def volunteer_recognition(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                                now: datetime | None = None) -> int:
+    """Monthly thanks to the volunteers with the most confirmed hours (shared.sweeps.recognition_sweep)."""
+    return await _sweep(database, broker, sweeps.recognition_sweep, config, now)

@@ -38,6 +38,8 @@ def default_jobs(settings: Settings, database: Database, broker: dramatiq.Broker
         Job("followups", 300, lambda: jobs.followups(database, broker, config)),
         Job("referral_chasing", 600, lambda: jobs.referral_chasing(database, broker, config)),
         Job("announcement_reports", 30, lambda: jobs.announcement_reports(database, broker, config)),
+        Job("volunteer_tasks", 60, lambda: jobs.volunteer_tasks(database, broker, config)),
+        Job("volunteer_recognition", 3600, lambda: jobs.volunteer_recognition(database, broker, config)),
         Job("requeue_stuck_requests", settings.scheduler_tick_seconds,
             lambda: jobs.requeue_stuck_requests(database, broker, older_than_seconds=stuck)),
         Job("requeue_stale_notifications", settings.scheduler_tick_seconds,

@@ -132,6 +132,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))
     sent_message_id: Mapped[str | None] = mapped_column(String(64))
+    # When set, this row edits an earlier message (Telegram message id) instead of sending a new one.
+    edit_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -173,4 +175,56 @@ class Announcement(Base):
     text: Mapped[str] = mapped_column(Text)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Volunteer(Base):
+    """A person registered to volunteer; only approved volunteers can claim tasks."""
+
+    __tablename__ = "volunteers"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    skills: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    days: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    parts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    share_phone: Mapped[bool] = mapped_column(Boolean, default=False)
+    named_in_recognition: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | declined
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Task(Base):
+    """A piece of volunteer work with a time window; claimed by exactly one volunteer."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_community_status", "community_code", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="staff")  # request | staff | fridge | books
+    skill: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    details: Mapped[str | None] = mapped_column(Text)       # shown to the claimer only
+    place: Mapped[str | None] = mapped_column(String(200))  # shown with the offer (rough)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    est_hours: Mapped[float] = mapped_column(Float, default=1.0)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    claimer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    hours: Mapped[float | None] = mapped_column(Float)
+    confirmed_hours: Mapped[float | None] = mapped_column(Float)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    offer_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reminder_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -33,6 +33,16 @@ VERBS: dict[str, int] = {
     "stf": 2,       # stf:<request id>:<body>   (staff refers the request to an outside body)
     "dup": 2,       # dup:<new id>:<existing id> (resident follows the existing request instead)
     "ann": 1,       # ann:yes|no                (staff confirms an announcement)
+    "vr": 1,        # vr:start                  (start volunteer registration)
+    "vs": 1,        # vs:<skill>|done           (toggle a skill)
+    "va": 1,        # va:<day>|<part>|done      (toggle availability)
+    "vp": 1,        # vp:skip                   (no phone)
+    "vn": 1,        # vn:yes|no                 (named in recognition?)
+    "vol": 2,       # vol:ok|no:<user id>       (staff decide a registration)
+    "tk": 2,        # tk:<op>:<task id>         (claim, start, done, rel, ok, adj)
+    "stk": 2,       # stk:<request id>:<skill>  (staff create a task from a request)
+    "nts": 1,       # nts:<skill>               (staff /task: the skill)
+    "ntw": 1,       # ntw:<window code>         (staff /task: the time window)
 }
 
 

@@ -25,7 +25,8 @@ def staff_buttons(request: Request, locale: str) -> tuple[tuple[Button, ...], ..
     if request.status not in OPEN_STATUSES:
         return ()
     ops = [("take", "staff.take"), ("reply", "staff.reply"), ("cat", "staff.change_category"),
-           ("move", "staff.reassign"), ("ref", "staff.refer"), ("res", "staff.resolve")]
+           ("move", "staff.reassign"), ("ref", "staff.refer"), ("task", "staff.volunteer_task"),
+           ("res", "staff.resolve")]
     if request.status == RequestStatus.IN_PROGRESS:
         ops = [op for op in ops if op[0] != "take"]
     return rows(*(Button(t(locale, key), actions.make("st", op, request.id)) for op, key in ops), per_row=3)

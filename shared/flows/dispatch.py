@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, my_requests, onboarding, report, staff
+from shared.flows import actions, my_requests, onboarding, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -35,6 +35,14 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await staff.start_announcement(ctx)
     if command == "stats":
         return await staff.stats(ctx)
+    if command == "volunteer":
+        return await volunteer.start(ctx)
+    if command == "mytasks":
+        return await tasks.my_tasks(ctx)
+    if command == "hours":
+        return await tasks.hours(ctx)
+    if command == "task":
+        return await tasks.new_task(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -67,6 +75,16 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "stf": lambda: staff.choose_body(ctx, args[0], args[1]),
         "dup": lambda: my_requests.follow_existing(ctx, args[0], args[1]),
         "ann": lambda: staff.confirm_announcement(ctx, args[0]),
+        "vr": lambda: volunteer.start(ctx),
+        "vs": lambda: volunteer.on_skill(ctx, args[0]),
+        "va": lambda: volunteer.on_availability(ctx, args[0]),
+        "vp": lambda: volunteer.skip_phone(ctx),
+        "vn": lambda: volunteer.on_named(ctx, args[0]),
+        "vol": lambda: volunteer.decide(ctx, args[0], args[1]),
+        "tk": lambda: tasks.on_action(ctx, args[0], args[1]),
+        "stk": lambda: tasks.from_request(ctx, args[0], args[1]),
+        "nts": lambda: tasks.new_task_skill(ctx, args[0]),
+        "ntw": lambda: tasks.new_task_window(ctx, args[0]),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -82,6 +100,10 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await staff.on_reference_text(ctx, text)
     if awaiting == "announce_text":
         return await staff.on_announcement_text(ctx, text)
+    text_steps = {"vol_name": volunteer.on_name, "vol_phone": volunteer.on_phone, "task_done": tasks.on_done_text,
+                  "task_hours": tasks.on_hours_text, "task_text": tasks.new_task_text}
+    if awaiting in text_steps:
+        return await text_steps[awaiting](ctx, text)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":

@@ -16,6 +16,8 @@ class Button:
 class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+    # Replace the message whose button was pressed (toggles in a form) instead of sending a new one.
+    replace: bool = False
 
     def options_json(self) -> list[list[dict[str, str]]]:
         """The form stored in the outbox and read back by the delivery worker."""

@@ -82,7 +82,6 @@ async def on_category_choice(ctx: FlowContext, request_id: str, label: str) -> l
                              confidence=request.confidence, actor=f"user:{ctx.user.id}",
                              only_from={RequestStatus.NEEDS_CATEGORY}, offer_duplicate=True)
     if not outbox_ids:
-        await ctx.session.rollback()
         return [Reply(t(ctx.locale, "errors.stale_button"))]
     await add_event(ctx.session, request.id, "category_chosen", actor=f"user:{ctx.user.id}", label=label)
     await commit_and_deliver(ctx, outbox_ids)

@@ -23,7 +23,7 @@ from shared.i18n import t
 from shared.stats import category_stats
 from shared.taxonomy import LABELS
 
-STAFF_OPS = ("view", "take", "reply", "cat", "move", "res", "ref", "refok")
+STAFF_OPS = ("view", "take", "reply", "cat", "move", "res", "ref", "refok", "task")
 REFERENCE_LIMIT = 60
 QUEUE_LIMIT = 20
 
@@ -55,6 +55,12 @@ async def on_action(ctx: FlowContext, op: str, request_id: str) -> list[Reply]:
         buttons = [Button(community_name(ctx.config, c.code, ctx.locale), actions.make("stm", request.id, c.code))
                    for c in ctx.config.communities if c.code != request.community_code]
         return [Reply(t(ctx.locale, "staff.choose_community", number=request.number), rows(*buttons, per_row=2))]
+    if op == "task":
+        if request.status not in OPEN_STATUSES:
+            return _refused(ctx, request)
+        from shared.flows.tasks import from_request_prompt
+
+        return await from_request_prompt(ctx, request.id)
     if op == "ref":
         if request.status not in (RequestStatus.ROUTED, RequestStatus.IN_PROGRESS):
             return _refused(ctx, request)

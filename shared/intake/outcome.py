@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import notify
+from shared import notify, volunteering
 from shared.clock import utcnow
 from shared.config import CommunitiesConfig
 from shared.db.models import Request
@@ -96,6 +96,9 @@ async def route(
                         confidence=confidence, rule=rule)
         if decision.redirect == "menu":
             reply = Reply(t(locale, "intake.not_request"), main_menu_buttons(locale))
+        elif decision.redirect == "volunteer":
+            reply = Reply(t(locale, "intake.redirect_volunteer", detail=""),
+                          rows(Button(t(locale, "volunteer.register"), actions.make("vr", "start"))))
         else:
             detail = t(locale, "intake.redirect_detail", number=request.number)
             reply = Reply(t(locale, f"intake.redirect_{decision.redirect}", detail=detail))
@@ -115,6 +118,14 @@ async def route(
     if urgent:
         # Emergency numbers first, in the same message, so nothing can overtake them.
         text = t(locale, "intake.urgent_first") + "\n\n" + text
+    route_config = config.route(request.community_code, label)
+    if decision.volunteer_task and route_config.task_skill and not await volunteering.has_active_task(session, request.id):
+        start, end = volunteering.default_window(now, decision.due_at)
+        _task, task_outbox = await volunteering.create_task(
+            session, config, community=request.community_code, skill=route_config.task_skill,
+            title=f"{category_name('zh', label)} {request.number}", details=request.text, place=None,
+            window_start=start, window_end=end, source="request", request_id=request.id)
+        outbox.extend(task_outbox)
     card = staff_card(config, updated, notify.STAFF_LOCALE, in_group=True,
                       headline="staff.card_urgent" if urgent else "staff.card_new")
     outbox.append(await notify.to_staff_group(session, config, updated, f"staff_new:{revision}", card))

@@ -31,6 +31,7 @@ async def queue_notification(
     request_id: int | None = None,
     platform: str = "telegram",
     batch: str | None = None,
+    edit_message_id: str | None = None,
 ) -> int | None:
     """Insert a notification; returns its id, or None when `key` was already queued."""
     stmt = (
@@ -43,6 +44,7 @@ async def queue_notification(
             options=options or [],
             request_id=request_id,
             batch=batch,
+            edit_message_id=edit_message_id,
             status="pending",
             attempts=0,
         )

@@ -16,7 +16,11 @@ from dramatiq.middleware.asyncio import AsyncIO
 from services.bot import delivery
 from services.bot.app import create_dispatcher
 from services.intake import worker as intake_worker
+from sqlalchemy import func, select
+
+from shared.db.models import OutboxMessage, Request
 from shared.queue.broker import redis_client
+from shared.runtime import Database
 from shared.settings import Settings
 from tests.fakes import RecordingSession, Updates, recording_bot
 
@@ -47,13 +51,26 @@ class Pipeline:
     updates: Updates
     settings: Settings
     intake: intake_worker.Intake
+    db: Database
 
     async def feed(self, update) -> None:  # type: ignore[no-untyped-def]
         await self.dispatcher.feed_update(self.bot, update)
 
-    async def drain(self) -> None:
-        """Wait until every queued message is processed."""
-        await asyncio.to_thread(self._drain)
+    async def drain(self, timeout: float = 20.0) -> None:
+        """Wait until every queued message is processed and nothing is left to deliver or classify."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            await asyncio.to_thread(self._drain)
+            async with self.db.sessions() as session:
+                busy = await session.scalar(select(func.count()).select_from(OutboxMessage)
+                                            .where(OutboxMessage.status.in_(["pending", "sending"])))
+                busy += await session.scalar(select(func.count()).select_from(Request)
+                                             .where(Request.status == "received"))
+            if not busy:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{busy} messages still in flight")
+            await asyncio.sleep(0.02)
 
     def _drain(self) -> None:
         for _ in range(3):  # deliveries are enqueued by intake, so drain in rounds
@@ -79,7 +96,7 @@ async def pipeline(db, database_url, broker, config) -> AsyncIterator[Pipeline]:
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     dispatcher = create_dispatcher(config=config, sessions=db.sessions, broker=broker)
-    yield Pipeline(dispatcher, bot, telegram, broker, worker, Updates(), settings, intake)
+    yield Pipeline(dispatcher, bot, telegram, broker, worker, Updates(), settings, intake, db)
     worker.stop()
     # Resources bound to the worker's (now stopped) loop are dropped with it.
     del deliverer

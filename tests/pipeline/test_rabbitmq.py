@@ -53,7 +53,7 @@ async def test_request_pipeline_over_rabbitmq(db, database_url, rabbit_broker, c
     worker.start()
     try:
         dispatcher = create_dispatcher(config=config, sessions=db.sessions, broker=rabbit_broker)
-        p = Pipeline(dispatcher, bot, telegram, rabbit_broker, worker, Updates(), settings, intake)
+        p = Pipeline(dispatcher, bot, telegram, rabbit_broker, worker, Updates(), settings, intake, db)
         await onboard(p)
         before = len(telegram.sent(RESIDENT))
         await p.feed(p.updates.message(RESIDENT, "楼道的灯坏了好几天了"))

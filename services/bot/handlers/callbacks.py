@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery
 
-from services.bot.render import send_replies
+from services.bot.render import edit_reply, send_replies
 from shared.flows.context import FlowContext
 from shared.flows.dispatch import handle_action
 
@@ -15,6 +15,9 @@ async def on_button(query: CallbackQuery, flow: FlowContext) -> None:
     chat_id = query.message.chat.id if query.message else query.from_user.id
     if query.message is not None and query.message.chat.type != "private":
         chat_id = query.from_user.id  # resident flows answer privately, never in a group
+    if replies and replies[0].replace and query.message is not None and query.message.chat.id == chat_id:
+        await edit_reply(query.bot, chat_id, query.message.message_id, replies[0])
+        replies = replies[1:]
     await send_replies(query.bot, chat_id, replies)
 
 

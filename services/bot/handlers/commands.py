@@ -23,5 +23,6 @@ def create_router() -> Router:
     router = Router(name="commands")
     router.message.filter(F.chat.type == "private")
     router.message.register(start, CommandStart())
-    router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats"))
+    router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
+                                           "volunteer", "mytasks", "hours", "task"))
     return router

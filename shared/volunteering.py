@@ -1,0 +1,306 @@
+"""Volunteers and their tasks: registration, approval, offers, claims, hours. Each rule once, here.
+
+Operations return outbox ids to deliver after the caller commits (see shared.flows.deliver).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import notify
+from shared.clock import as_utc, utcnow
+from shared.config import CommunitiesConfig
+from shared.db.models import OutboxMessage, Request, Task, User, Volunteer
+from shared.domain.tasks import ACTIVE, TaskStatus, available, valid_hours
+from shared.flows import actions
+from shared.flows.reply import Button, Reply, rows
+from shared.flows.texts import community_name, format_due
+from shared.i18n import t
+from shared.repo import tasks as task_repo
+from shared.repo.outbox import queue_notification
+from shared.repo.requests import add_event
+from shared.repo.users import grant_role
+
+OutboxIds = list[int]
+
+
+def _ids(*ids: int | None) -> OutboxIds:
+    return [i for i in ids if i]
+
+
+def skill_name(config: CommunitiesConfig, code: str, locale: str) -> str:
+    skill = config.skill(code)
+    return (skill.name.get(locale) or skill.name["zh"]) if skill else code
+
+
+def window_text(config: CommunitiesConfig, locale: str, task: Task) -> str:
+    return f"{format_due(config, locale, task.window_start)} – {format_due(config, locale, task.window_end)}"
+
+
+# --- registration -------------------------------------------------------------------------
+
+async def register(session: AsyncSession, config: CommunitiesConfig, user: User, *, name: str, skills: list[str],
+                   days: list[str], parts: list[str], phone: str | None, named: bool) -> OutboxIds:
+    """Store (or update) a registration and ask the community's staff to approve it."""
+    volunteer = await session.get(Volunteer, user.id)
+    if volunteer is None:
+        volunteer = Volunteer(user_id=user.id, status="pending")
+        session.add(volunteer)
+    volunteer.name, volunteer.community_code = name, user.community_code
+    volunteer.skills, volunteer.days, volunteer.parts = skills, days, parts
+    volunteer.phone, volunteer.share_phone, volunteer.named_in_recognition = phone, phone is not None, named
+    if volunteer.status != "approved":
+        volunteer.status = "pending"
+    await session.flush()
+    if volunteer.status == "approved":
+        return []
+    chat_id = config.community(user.community_code).staff_chat_id
+    if chat_id is None:
+        return []
+    locale = notify.STAFF_LOCALE
+    text = t(locale, "volunteer.staff_card", name=name, community=community_name(config, user.community_code, locale),
+             skills="、".join(skill_name(config, s, locale) for s in skills),
+             availability=availability_text(locale, days, parts))
+    buttons = rows(Button(t(locale, "volunteer.approve"), actions.make("vol", "ok", user.id)),
+                   Button(t(locale, "volunteer.decline"), actions.make("vol", "no", user.id)))
+    seq = int(await session.scalar(select(func.count()).select_from(OutboxMessage)
+                                   .where(OutboxMessage.key.like(f"g:vol_reg:{user.id}:%"))) or 0) + 1
+    return _ids(await queue_notification(session, key=f"g:vol_reg:{user.id}:{seq}", chat_id=chat_id, text=text,
+                                         options=Reply(text, buttons).options_json()))
+
+
+def availability_text(locale: str, days: list[str], parts: list[str]) -> str:
+    return "、".join(t(locale, f"volunteer.day_{d}") for d in days) + " · " + \
+        "、".join(t(locale, f"volunteer.part_{p}") for p in parts)
+
+
+async def decide(session: AsyncSession, config: CommunitiesConfig, volunteer_user_id: int, staff: User,
+                 approve: bool) -> OutboxIds | None:
+    """Staff approve or decline a pending registration, once."""
+    status = "approved" if approve else "declined"
+    result = await session.execute(update(Volunteer).where(Volunteer.user_id == volunteer_user_id,
+                                                           Volunteer.status == "pending")
+                                   .values(status=status, decided_by=staff.id))
+    if result.rowcount != 1:
+        return None
+    user = await session.get(User, volunteer_user_id)
+    if approve:
+        grant_role(user, "volunteer")
+    locale = user.locale or "zh"
+    return _ids(await notify.to_user(session, user, f"vol_decision:{status}",
+                                     Reply(t(locale, f"volunteer.{status}"))))
+
+
+async def approved_volunteer(session: AsyncSession, user: User, community: str) -> Volunteer | None:
+    volunteer = await session.get(Volunteer, user.id)
+    if volunteer is None or volunteer.status != "approved" or volunteer.community_code != community:
+        return None
+    return volunteer
+
+
+# --- tasks and offers ------------------------------------------------------------------------
+
+def offer_card(config: CommunitiesConfig, task: Task, locale: str) -> Reply:
+    text = t(locale, "tasks.offer", title=task.title, skill=skill_name(config, task.skill, locale),
+             place=task.place or "-", window=window_text(config, locale, task), hours=task.est_hours)
+    return Reply(text, rows(Button(t(locale, "tasks.claim"), actions.make("tk", "claim", task.id))))
+
+
+async def create_task(session: AsyncSession, config: CommunitiesConfig, *, community: str, skill: str, title: str,
+                      details: str | None, place: str | None, window_start: datetime, window_end: datetime,
+                      est_hours: float = 1.0, source: str = "staff", request_id: int | None = None,
+                      created_by: int | None = None) -> tuple[Task, OutboxIds]:
+    task = Task(community_code=community, skill=skill, title=title[:200], details=details, place=place,
+                window_start=window_start, window_end=window_end, est_hours=est_hours, source=source,
+                request_id=request_id, created_by=created_by, status=TaskStatus.OPEN)
+    session.add(task)
+    await session.flush()
+    if request_id is not None:
+        await add_event(session, request_id, "task_created", skill=skill)
+    return task, await offer(session, config, task)
+
+
+async def matching_volunteers(session: AsyncSession, config: CommunitiesConfig, task: Task, *, wider: bool) -> list[Volunteer]:
+    local = as_utc(task.window_start).astimezone(ZoneInfo(config.defaults.timezone))
+    approved = await session.scalars(select(Volunteer).where(Volunteer.community_code == task.community_code,
+                                                             Volunteer.status == "approved"))
+    if wider:
+        return list(approved)
+    return [v for v in approved if task.skill in (v.skills or [])
+            and available(v.days or [], v.parts or [], local.weekday(), local.hour)]
+
+
+async def offer(session: AsyncSession, config: CommunitiesConfig, task: Task, *, wider: bool = False) -> OutboxIds:
+    """Post the task to the volunteer group and privately to matching volunteers, with a Claim button."""
+    batch = f"offer:{task.id}"
+    ids: list[int | None] = []
+    group = config.community(task.community_code).volunteer_chat_id
+    round_key = f"{task.offer_round}{'w' if wider else ''}"
+    if group is not None and not wider:
+        card = offer_card(config, task, "zh")
+        ids.append(await queue_notification(session, key=f"g:offer:{task.id}:{round_key}", chat_id=group,
+                                            text=card.text, options=card.options_json(), batch=batch))
+    for volunteer in await matching_volunteers(session, config, task, wider=wider):
+        user = await session.get(User, volunteer.user_id)
+        card = offer_card(config, task, user.locale or "zh")
+        ids.append(await queue_notification(session, key=f"u{user.id}:offer:{task.id}:{round_key}",
+                                            chat_id=user.external_id, platform=user.platform, text=card.text,
+                                            options=card.options_json(), batch=batch))
+    return _ids(*ids)
+
+
+def claimer_card(config: CommunitiesConfig, task: Task, locale: str) -> Reply:
+    text = t(locale, "tasks.details", title=task.title, details=task.details or "-", place=task.place or "-",
+             window=window_text(config, locale, task), status=t(locale, f"tasks.status_{task.status}"))
+    ops: list[tuple[str, str]] = []
+    if task.status == TaskStatus.CLAIMED:
+        ops = [("start", "tasks.start"), ("done", "tasks.done"), ("rel", "tasks.release")]
+    elif task.status == TaskStatus.STARTED:
+        ops = [("done", "tasks.done"), ("rel", "tasks.release")]
+    return Reply(text, rows(*(Button(t(locale, key), actions.make("tk", op, task.id)) for op, key in ops), per_row=3))
+
+
+async def _retire_offers(session: AsyncSession, task: Task, text: str) -> OutboxIds:
+    """Offers already delivered are edited to say who took it; offers not yet sent are dropped."""
+    batch = f"offer:{task.id}"
+    await session.execute(update(OutboxMessage).where(OutboxMessage.batch == batch, OutboxMessage.status == "pending")
+                          .values(status="cancelled"))
+    sent = await session.scalars(select(OutboxMessage).where(OutboxMessage.batch == batch, OutboxMessage.status == "sent"))
+    ids = []
+    for row in list(sent):
+        outbox_id = await queue_notification(session, key=f"edit:{row.id}:{task.offer_round}", chat_id=row.chat_id,
+                                             platform=row.platform, text=text, edit_message_id=row.sent_message_id)
+        if outbox_id:
+            ids.append(outbox_id)
+    return ids
+
+
+@dataclass
+class ClaimResult:
+    task: Task | None
+    outbox_ids: OutboxIds
+
+
+async def claim(session: AsyncSession, config: CommunitiesConfig, task_id: int, user: User) -> ClaimResult:
+    task = await task_repo.claim(session, task_id, user.id)
+    if task is None:
+        return ClaimResult(None, [])
+    volunteer = await session.get(Volunteer, user.id)
+    name = volunteer.name if volunteer else (user.display_name or "-")
+    ids = await _retire_offers(session, task, t("zh", "tasks.taken_by", title=task.title, name=name))
+    if task.request_id is not None:
+        request = await session.get(Request, task.request_id)
+        await add_event(session, task.request_id, "volunteer_coming", name=name)
+        resident = await notify.resident_of(session, request)
+        locale = (resident.locale if resident else None) or "zh"
+        text = t(locale, "tasks.resident_coming", number=request.number, name=name,
+                 window=window_text(config, locale, task))
+        if volunteer is not None and volunteer.share_phone and volunteer.phone:
+            text += "\n" + t(locale, "tasks.resident_phone", phone=volunteer.phone)
+        ids += _ids(await notify.to_resident(session, request, f"volunteer_coming:{task.id}:{task.offer_round}", Reply(text)))
+    return ClaimResult(task, ids)
+
+
+async def release(session: AsyncSession, config: CommunitiesConfig, task: Task, user: User) -> OutboxIds | None:
+    released = await task_repo.move(session, task.id, TaskStatus.OPEN, claimer_id=user.id,
+                                    only_from={TaskStatus.CLAIMED, TaskStatus.STARTED})
+    return None if released is None else await _reoffer(session, config, released)
+
+
+async def _reoffer(session: AsyncSession, config: CommunitiesConfig, task: Task) -> OutboxIds:
+    await session.execute(update(Task).where(Task.id == task.id).values(claimer_id=None, claimed_at=None,
+                                                                        started_at=None, reminder_stage=0,
+                                                                        offer_round=Task.offer_round + 1))
+    await session.refresh(task)
+    return await offer(session, config, task)
+
+
+async def start(session: AsyncSession, task: Task, user: User) -> bool:
+    return await task_repo.move(session, task.id, TaskStatus.STARTED, claimer_id=user.id,
+                                only_from={TaskStatus.CLAIMED}, started_at=utcnow()) is not None
+
+
+async def complete(session: AsyncSession, config: CommunitiesConfig, task: Task, user: User, hours: float,
+                   note: str) -> OutboxIds | None:
+    if not valid_hours(hours):
+        return None
+    done = await task_repo.move(session, task.id, TaskStatus.DONE, claimer_id=user.id,
+                                only_from={TaskStatus.CLAIMED, TaskStatus.STARTED}, hours=hours, note=note,
+                                done_at=utcnow())
+    if done is None:
+        return None
+    volunteer = await session.get(Volunteer, user.id)
+    name = volunteer.name if volunteer else (user.display_name or "-")
+    ids: list[int | None] = []
+    chat_id = config.community(task.community_code).staff_chat_id
+    if chat_id is not None:
+        text = t("zh", "tasks.staff_confirm", title=task.title, name=name, hours=hours, note=note)
+        buttons = rows(Button(t("zh", "tasks.confirm"), actions.make("tk", "ok", task.id)),
+                       Button(t("zh", "tasks.adjust"), actions.make("tk", "adj", task.id)))
+        ids.append(await queue_notification(session, key=f"g:task_done:{task.id}", chat_id=chat_id, text=text,
+                                            options=Reply(text, buttons).options_json()))
+    if task.request_id is not None:
+        request = await session.get(Request, task.request_id)
+        await add_event(session, task.request_id, "volunteer_done", name=name)
+        resident = await notify.resident_of(session, request)
+        locale = (resident.locale if resident else None) or "zh"
+        ids.append(await notify.to_resident(session, request, f"volunteer_done:{task.id}",
+                                            Reply(t(locale, "tasks.resident_done", number=request.number, name=name))))
+    return _ids(*ids)
+
+
+async def confirm(session: AsyncSession, task: Task, staff: User, hours: float | None = None) -> OutboxIds | None:
+    hours = task.hours if hours is None else hours
+    if hours is None or not valid_hours(hours):
+        return None
+    confirmed = await task_repo.move(session, task.id, TaskStatus.CONFIRMED, only_from={TaskStatus.DONE},
+                                     confirmed_hours=hours, confirmed_by=staff.id, confirmed_at=utcnow())
+    if confirmed is None:
+        return None
+    claimer = await session.get(User, task.claimer_id)
+    locale = (claimer.locale if claimer else None) or "zh"
+    return _ids(await notify.to_user(session, claimer, f"hours_confirmed:{task.id}",
+                                     Reply(t(locale, "tasks.hours_confirmed", title=task.title, hours=hours)), None))
+
+
+# --- the ledger ------------------------------------------------------------------------------
+
+async def confirmed_hours(session: AsyncSession, user_id: int, since: datetime | None = None) -> float:
+    stmt = select(func.coalesce(func.sum(Task.confirmed_hours), 0.0)).where(Task.claimer_id == user_id,
+                                                                          Task.status == TaskStatus.CONFIRMED)
+    if since is not None:
+        stmt = stmt.where(Task.done_at >= since)
+    return float(await session.scalar(stmt) or 0.0)
+
+
+def period_starts(config: CommunitiesConfig, now: datetime) -> tuple[datetime, datetime]:
+    """Start of this month and this year, in the communities' time zone."""
+    local = as_utc(now).astimezone(ZoneInfo(config.defaults.timezone))
+    month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return month, month.replace(month=1)
+
+
+async def recognition(session: AsyncSession, community: str, since: datetime, until: datetime, limit: int = 10) -> list[tuple[str, float]]:
+    """Top volunteers by confirmed hours in a period — only those who agreed to be named."""
+    stmt = (select(Volunteer.name, func.sum(Task.confirmed_hours).label("hours"))
+            .join(Task, Task.claimer_id == Volunteer.user_id)
+            .where(Task.community_code == community, Task.status == TaskStatus.CONFIRMED,
+                   Task.done_at >= since, Task.done_at < until, Volunteer.named_in_recognition.is_(True))
+            .group_by(Volunteer.name).order_by(func.sum(Task.confirmed_hours).desc()).limit(limit))
+    return [(name, float(hours)) for name, hours in await session.execute(stmt)]
+
+
+async def has_active_task(session: AsyncSession, request_id: int) -> bool:
+    stmt = select(func.count()).select_from(Task).where(Task.request_id == request_id, Task.status.in_(list(ACTIVE)))
+    return bool(await session.scalar(stmt))
+
+
+def default_window(now: datetime, due: datetime | None) -> tuple[datetime, datetime]:
+    start = now + timedelta(hours=1)
+    end = as_utc(due) if due is not None and as_utc(due) > start + timedelta(hours=1) else start + timedelta(hours=24)
+    return start, end
