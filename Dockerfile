@@ -8,7 +8,8 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 COPY config ./config
-RUN pip install . && useradd --create-home linju && mkdir -p /app/var && chown linju /app/var
+# Editable install: code, config/ and the intake model are read from /app.
+RUN pip install -e . && useradd --create-home linju && mkdir -p /app/var && chown linju /app/var
 USER linju
 
 ENTRYPOINT ["linju"]
