@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import CommunitiesConfig
 from shared.flows.context import Enqueue, FlowContext
 from shared.i18n import normalize_locale, t
-from shared.repo.users import get_or_create_user
+from shared.repo.users import find_user, get_or_create_user
 
 log = logging.getLogger("linju.bot")
 
@@ -51,11 +51,13 @@ class FlowContextMiddleware(BaseMiddleware):
         state = self._private_state(data, tg_user.id)
         try:
             async with self.session_factory() as session:
-                user = await get_or_create_user(
-                    session, "telegram", str(tg_user.id), display_name=tg_user.first_name,
-                    locale=normalize_locale(tg_user.language_code),
-                )
-                await session.commit()
+                user = await find_user(session, "telegram", str(tg_user.id))
+                if user is None:
+                    user = await get_or_create_user(
+                        session, "telegram", str(tg_user.id), display_name=tg_user.first_name,
+                        locale=normalize_locale(tg_user.language_code),
+                    )
+                    await session.commit()
                 stored = await state.get_data() if state is not None else {}
                 ctx = FlowContext(session=session, config=self.config, user=user, enqueue=self.enqueue,
                                   state=dict(stored))

@@ -16,6 +16,10 @@ ROLES = ("resident", "volunteer", "staff", "admin")
 async def get_or_create_user(
     session: AsyncSession, platform: str, external_id: str, *, display_name: str | None = None, locale: str = "zh"
 ) -> User:
+    # Almost every update comes from someone we know: one SELECT, and the INSERT only for newcomers.
+    existing = await find_user(session, platform, external_id)
+    if existing is not None:
+        return existing
     stmt = (
         insert_for(session, User)
         .values(platform=platform, external_id=external_id, display_name=display_name, locale=locale, roles=[])
