@@ -166,6 +166,26 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def cmd_deadletters(settings: Settings, args: argparse.Namespace) -> None:
+    """List or replay messages whose retries ran out (Redis broker)."""
+    import dramatiq
+
+    from shared.queue import deadletters
+    from shared.queue.broker import create_broker, redis_client
+
+    if not settings.redis_url:
+        raise SystemExit("dead letters live in Redis; REDIS_URL is not set")
+    client = redis_client(settings.redis_url)
+    if args.deadletters_command == "list":
+        for letter in deadletters.list_dead(client):
+            print(json.dumps({"queue": letter.queue, "message_id": letter.message_id, "actor": letter.actor,
+                              "kwargs": letter.kwargs}, ensure_ascii=False))
+        return
+    broker = create_broker(settings)
+    dramatiq.set_broker(broker)
+    print(f"replayed {deadletters.replay(client, broker)} messages")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linju", description="Linju (邻聚) services and operator tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="run the scheduler").set_defaults(func=cmd_scheduler)
     sub.add_parser("run", help="run everything in one process (make run)").set_defaults(func=cmd_run)
     sub.add_parser("check", help="exit 0 when the database and broker answer").set_defaults(func=cmd_check)
+    dead = sub.add_parser("deadletters", help="list or replay dead-lettered queue messages")
+    dead.add_argument("deadletters_command", choices=["list", "replay"])
+    dead.set_defaults(func=cmd_deadletters)
     users = sub.add_parser("users", help="manage users")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     promote = users_sub.add_parser("promote", help="give a user a role")

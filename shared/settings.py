@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     health_port: int = 0
 
+    # Flood control: new requests one person may open per hour.
+    max_requests_per_hour: int = 10
+
     # Scheduler
     scheduler_tick_seconds: float = 5.0
     stuck_request_seconds: float = 30.0

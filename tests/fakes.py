@@ -13,7 +13,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
-from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods import GetMe, SendMessage, TelegramMethod
 from aiogram.types import Chat, Message, Update
 from aiogram.types import User as TgUser
 
@@ -31,6 +31,8 @@ class RecordingSession(BaseSession):
         with self._lock:
             self.calls.append(method)
             message_id = next(self._ids)
+        if isinstance(method, GetMe):
+            return BOT_USER
         if isinstance(method, SendMessage):
             return Message(message_id=message_id, date=datetime.now(), text=method.text,
                            chat=Chat(id=int(method.chat_id), type="private" if int(method.chat_id) > 0 else "supergroup"),

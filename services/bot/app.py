@@ -48,13 +48,14 @@ def create_dispatcher(
     sessions: async_sessionmaker[AsyncSession],
     broker: dramatiq.Broker,
     storage: BaseStorage | None = None,
+    max_requests_per_hour: int = 10,
 ) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage or MemoryStorage())
 
     async def enqueue(contract, payload) -> None:  # type: ignore[no-untyped-def]
         await send_async(broker, contract, payload)
 
-    middleware = FlowContextMiddleware(sessions, config, enqueue)
+    middleware = FlowContextMiddleware(sessions, config, enqueue, max_requests_per_hour)
     dispatcher.message.outer_middleware(middleware)
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_router(create_root_router())

@@ -69,7 +69,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event, *, broker=None) -> No
     broker = broker or create_broker(settings)
     bot = create_bot(settings)
     dispatcher = create_dispatcher(config=config, sessions=database.sessions, broker=broker,
-                                   storage=create_storage(settings))
+                                   storage=create_storage(settings),
+                                   max_requests_per_hour=settings.max_requests_per_hour)
     try:
         await set_commands(bot)
         if settings.webhook_enabled:

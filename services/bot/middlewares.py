@@ -34,10 +34,12 @@ class FlowContextMiddleware(BaseMiddleware):
             return data.get("state")
         return FSMContext(storage=storage, key=StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id))
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], config: CommunitiesConfig, enqueue: Enqueue):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], config: CommunitiesConfig, enqueue: Enqueue,
+                 max_requests_per_hour: int = 10):
         self.session_factory = session_factory
         self.config = config
         self.enqueue = enqueue
+        self.max_requests_per_hour = max_requests_per_hour
 
     async def __call__(
         self,
@@ -60,7 +62,7 @@ class FlowContextMiddleware(BaseMiddleware):
                     await session.commit()
                 stored = await state.get_data() if state is not None else {}
                 ctx = FlowContext(session=session, config=self.config, user=user, enqueue=self.enqueue,
-                                  state=dict(stored))
+                                  state=dict(stored), max_requests_per_hour=self.max_requests_per_hour)
                 data["flow"] = ctx
                 result = await handler(event, data)
                 if state is not None and ctx.state != stored:

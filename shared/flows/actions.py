@@ -43,6 +43,7 @@ VERBS: dict[str, int] = {
     "stk": 2,       # stk:<request id>:<skill>  (staff create a task from a request)
     "nts": 1,       # nts:<skill>               (staff /task: the skill)
     "ntw": 1,       # ntw:<window code>         (staff /task: the time window)
+    "fm": 1,        # fm:yes|no                 (/forgetme confirmation)
 }
 
 

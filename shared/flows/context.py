@@ -22,6 +22,7 @@ class FlowContext:
     user: User
     enqueue: Enqueue
     platform: str = "telegram"
+    max_requests_per_hour: int = 10
     state: dict[str, Any] = field(default_factory=dict)   # conversation state, persisted by the channel
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, my_requests, onboarding, report, staff, tasks, volunteer
+from shared.flows import actions, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -17,6 +17,10 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         had_state = bool(ctx.state.get("await"))
         ctx.state.clear()
         return [Reply(t(ctx.locale, "requests.cancelled"))] if had_state else [onboarding.next_step(ctx)]
+    if command == "mydata":
+        return await privacy.my_data(ctx)
+    if command == "forgetme":
+        return await privacy.ask_forget(ctx)
     if not onboarding.is_onboarded(ctx):
         return [onboarding.next_step(ctx)]
     if command == "help":
@@ -57,6 +61,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         return await onboarding.on_community(ctx, args[0])
     if verb == "lang":
         return await onboarding.on_language(ctx, args[0])
+    if verb == "fm":
+        return await privacy.forget(ctx, args[0])
     if not onboarding.is_onboarded(ctx):
         return [onboarding.next_step(ctx)]
     handlers = {

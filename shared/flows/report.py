@@ -16,7 +16,7 @@ from shared.flows.texts import category_name
 from shared.i18n import t
 from shared.intake.outcome import route
 from shared.queue.contracts import CLASSIFY_REQUEST, ClassifyRequest
-from shared.repo.requests import add_event, create_request, get_request
+from shared.repo.requests import add_event, create_request, get_request, requests_in_last_hour
 from shared.taxonomy import LABELS
 
 log = logging.getLogger("linju.flows.report")
@@ -31,6 +31,9 @@ async def on_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, a
     if problem is not None:
         return [problem]
     cleaned = clean_text(text)
+    if await requests_in_last_hour(ctx.session, ctx.user.id) >= ctx.max_requests_per_hour:
+        log.warning("flood control: request refused", extra={"user_id": ctx.user.id})
+        return [Reply(t(ctx.locale, "report.too_many", limit=ctx.max_requests_per_hour))]
     request, created = await create_request(
         ctx.session,
         community_code=ctx.user.community_code,

@@ -123,3 +123,13 @@ async def stuck_received(session: AsyncSession, *, older_than_seconds: float, li
 async def recent_for_user(session: AsyncSession, user_id: int, limit: int = 5) -> list[Request]:
     stmt = select(Request).where(Request.user_id == user_id).order_by(Request.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def requests_in_last_hour(session: AsyncSession, user_id: int) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    stmt = select(func.count()).select_from(Request).where(Request.user_id == user_id,
+                                                           Request.created_at > utcnow() - timedelta(hours=1))
+    return int(await session.scalar(stmt) or 0)

@@ -24,5 +24,5 @@ def create_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.message.register(start, CommandStart())
     router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
-                                           "volunteer", "mytasks", "hours", "task"))
+                                           "volunteer", "mytasks", "hours", "task", "mydata", "forgetme"))
     return router
