@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import CommunitiesConfig
+from shared.db.models import Volunteer
+from shared.domain.tasks import DAYS, PARTS
 from shared.repo.communities import sync_communities
 from shared.repo.users import get_or_create_user, give_consent, grant_role
 
@@ -47,5 +49,10 @@ async def load_demo(session: AsyncSession, config: CommunitiesConfig) -> list[De
             give_consent(user)
             user.community_code = person.community
             grant_role(user, person.role)
+        if person.role == "volunteer" and await session.get(Volunteer, user.id) is None:
+            # An approved volunteer who can do anything at any time, so demo tasks reach someone.
+            session.add(Volunteer(user_id=user.id, name=person.name, community_code=person.community,
+                                  skills=[s.code for s in config.defaults.volunteer_skills], days=list(DAYS),
+                                  parts=list(PARTS), named_in_recognition=True, status="approved"))
     await session.commit()
     return people

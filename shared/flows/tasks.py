@@ -69,6 +69,9 @@ async def on_action(ctx: FlowContext, op: str, task_id: str) -> list[Reply]:
 async def _claim(ctx: FlowContext, task: Task) -> list[Reply]:
     if await volunteering.approved_volunteer(ctx.session, ctx.user, task.community_code) is None:
         return [Reply(t(ctx.locale, "tasks.not_volunteer"))]
+    if task.status != TaskStatus.OPEN:
+        # Most taps of a crowd arrive after the winner: answer them without another UPDATE.
+        return [Reply(t(ctx.locale, "tasks.already_taken", title=task.title))]
     result = await volunteering.claim(ctx.session, ctx.config, task.id, ctx.user)
     if result.task is None:
         return [Reply(t(ctx.locale, "tasks.already_taken", title=task.title))]
