@@ -88,11 +88,10 @@ def item_line(locale: str, item: FridgeItem) -> str:
 async def shift_holders(session: AsyncSession, config: CommunitiesConfig, fridge_code: str, day: date) -> list[User]:
     """Volunteers holding a shift of this fridge on this local day."""
     start = rules.at_local(day, datetime.min.time(), tz(config))
-    stmt = (select(User).join(Task, Task.claimer_id == User.id).join(FridgeShift, FridgeShift.task_id == Task.id)
-            .where(FridgeShift.fridge_code == fridge_code, FridgeShift.starts_at >= start,
-                   FridgeShift.starts_at < start + timedelta(days=1), Task.status.in_([str(s) for s in COVERED]))
-            .distinct())
-    return list(await session.scalars(stmt))
+    holders = (select(Task.claimer_id).join(FridgeShift, FridgeShift.task_id == Task.id)
+               .where(FridgeShift.fridge_code == fridge_code, FridgeShift.starts_at >= start,
+                      FridgeShift.starts_at < start + timedelta(days=1), Task.status.in_([str(s) for s in COVERED])))
+    return list(await session.scalars(select(User).where(User.id.in_(holders)).order_by(User.id)))
 
 
 async def todays_shift(session: AsyncSession, config: CommunitiesConfig, fridge_code: str, user: User,

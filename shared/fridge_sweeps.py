@@ -96,7 +96,7 @@ async def _offer_shifts(session: AsyncSession, config: CommunitiesConfig, tasks:
         if task.community_code not in by_community:
             by_community[task.community_code] = list((await session.execute(
                 select(Volunteer, User).join(User, User.id == Volunteer.user_id)
-                .where(Volunteer.community_code == task.community_code, Volunteer.status == "approved"))).tuples())
+                .where(Volunteer.community_code == task.community_code, Volunteer.status == "approved"))).all())
         local = rules.local(task.window_start, ops.tz(config))
         batch = f"offer:{task.id}"
         if community.volunteer_chat_id is not None:
