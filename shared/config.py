@@ -59,14 +59,59 @@ class Fridge(_Strict):
     capacity_items: int = Field(gt=0)
     quiet_hours: str | None = None
     rules: Localized
+    # Check/clean/restock shifts planned a week ahead as fridge_duty volunteer tasks (local times).
+    shifts: list[str] = Field(default_factory=lambda: ["08:00-08:30", "20:00-20:30"])
+    # Drop-off slots offered to donors, and how many items one slot may bring in.
+    slot_minutes: int = Field(default=60, ge=15, le=240)
+    slot_items: int = Field(default=20, gt=0)
+    # At most this many items per person per day taken through the bot; None = no limit.
+    fair_share: int | None = Field(default=None, gt=0)
+    # Safe temperature range (°C); a reading outside it warns staff.
+    temperature_min: float = 0.0
+    temperature_max: float = 8.0
+    # New-food alerts wait this long to collect a batch; the daily summary goes out at this local time.
+    alert_batch_minutes: int = Field(default=15, ge=0)
+    summary_at: str = "21:30"
 
     @field_validator("open_hours")
     @classmethod
     def _hours(cls, value: dict[str, str]) -> dict[str, str]:
+        from shared.domain.fridge import valid_day_spec
+
         for days, hours in value.items():
             if not _HOURS.match(hours):
                 raise ValueError(f"open hours for {days!r} must look like 07:00-21:00, got {hours!r}")
+            if not valid_day_spec(days):
+                raise ValueError(f"open hours: {days!r} must name days like mon-sun, tue-sat or mon,wed")
         return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None and not _HOURS.match(value):
+            raise ValueError(f"quiet hours must look like 22:00-07:00, got {value!r}")
+        return value
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, value: list[str]) -> list[str]:
+        for span in value:
+            if not _HOURS.match(span) or span.split("-")[0] >= span.split("-")[1]:
+                raise ValueError(f"a shift must look like 08:00-08:30 (start before end), got {span!r}")
+        return value
+
+    @field_validator("summary_at")
+    @classmethod
+    def _summary_at(cls, value: str) -> str:
+        if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
+            raise ValueError(f"summary_at must look like 21:30, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Fridge":
+        if self.temperature_min >= self.temperature_max:
+            raise ValueError("temperature_min must be below temperature_max")
+        return self
 
 
 class BookHouse(_Strict):
@@ -152,6 +197,12 @@ class CommunitiesConfig(_Strict):
             for route in [*self.defaults.routing.values(), *community.routing.values()]:
                 if route.team and route.team not in self.defaults.teams and route.team not in community.teams:
                     raise ValueError(f"{community.code}: routing names unknown team {route.team!r}")
+        fridge_codes = [f.code for c in self.communities for f in c.fridges]
+        if len(fridge_codes) != len(set(fridge_codes)):
+            raise ValueError("fridge codes must be unique across communities")
+        for code in fridge_codes:
+            if not re.fullmatch(r"[A-Za-z0-9_\-]{1,24}", code):
+                raise ValueError(f"fridge code {code!r} may use only letters, digits, - and _ (at most 24)")
         for label, route in self.defaults.routing.items():
             if label not in LABELS:
                 raise ValueError(f"routing names unknown label {label!r}")
@@ -165,6 +216,13 @@ class CommunitiesConfig(_Strict):
             if community.code == code:
                 return community
         raise KeyError(code)
+
+    def fridge(self, code: str) -> tuple[Community, Fridge] | None:
+        for community in self.communities:
+            for fridge in community.fridges:
+                if fridge.code == code:
+                    return community, fridge
+        return None
 
     def has_community(self, code: str) -> bool:
         return any(c.code == code for c in self.communities)

@@ -24,7 +24,8 @@ from shared.settings import REPO_ROOT, Settings
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("TEST_PG_HOST", "127.0.0.1"), int(os.environ.get("TEST_PG_PORT", "5432"))
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("tasks", "volunteers", "announcements", "referrals", "request_followers", "outbox", "request_events", "requests",
+TABLES = ("fridge_shifts", "fridge_takes", "fridge_subscriptions", "fridge_items",
+          "tasks", "volunteers", "announcements", "referrals", "request_followers", "outbox", "request_events", "requests",
           "request_counters", "users", "communities")
 
 

@@ -93,3 +93,35 @@ async def volunteer_recognition(database: Database, broker: dramatiq.Broker, con
                                 now: datetime | None = None) -> int:
     """Monthly thanks to the volunteers with the most confirmed hours (shared.sweeps.recognition_sweep)."""
     return await _sweep(database, broker, sweeps.recognition_sweep, config, now)
+
+
+async def fridge_shifts(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                        now: datetime | None = None) -> int:
+    """Plan the next 7 days of fridge shifts as volunteer tasks (shared.fridge_sweeps.plan_shifts)."""
+    from shared import fridge_sweeps
+
+    return await _sweep(database, broker, fridge_sweeps.plan_shifts, config, now)
+
+
+async def fridge_expiry(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                        now: datetime | None = None) -> int:
+    """Lapsed pledges, past best-before → to remove, expiring today → subscribers (fridge_sweeps.expiry_sweep)."""
+    from shared import fridge_sweeps
+
+    return await _sweep(database, broker, fridge_sweeps.expiry_sweep, config, now)
+
+
+async def fridge_alerts(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                        now: datetime | None = None) -> int:
+    """Batched "new food" alerts outside quiet hours (shared.fridge_sweeps.alert_sweep)."""
+    from shared import fridge_sweeps
+
+    return await _sweep(database, broker, fridge_sweeps.alert_sweep, config, now)
+
+
+async def fridge_summary(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                         now: datetime | None = None) -> int:
+    """The daily fridge summary to the staff group (shared.fridge_sweeps.summary_sweep)."""
+    from shared import fridge_sweeps
+
+    return await _sweep(database, broker, fridge_sweeps.summary_sweep, config, now)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -227,4 +228,81 @@ class Task(Base):
     offer_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     reminder_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class FridgeItem(Base):
+    """Food given to a shared fridge: pledged for a drop-off slot, received, taken or removed."""
+
+    __tablename__ = "fridge_items"
+    __table_args__ = (
+        Index("ix_fridge_items_fridge_status", "fridge_code", "status"),
+        Index("ix_fridge_items_status_best_before", "status", "best_before"),
+        UniqueConstraint("code", name="uq_fridge_items_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(8))  # short code the donor shows at the fridge
+    fridge_code: Mapped[str] = mapped_column(String(32))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_fridge_items_community"))
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_fridge_items_donor"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    best_before: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pledged")
+    slot_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    slot_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    refuse_reason: Mapped[str | None] = mapped_column(String(16))
+    handled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_fridge_items_handler"))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # taken, removed, refused …
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # in a "new food" alert
+    expiry_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # "expires today"
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # past best-before
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class FridgeTake(Base):
+    """One portion taken through the bot: once per person, item and local day (a double tap takes one)."""
+
+    __tablename__ = "fridge_takes"
+    __table_args__ = (Index("ix_fridge_takes_user_day", "user_id", "day"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("fridge_items.id", name="fk_fridge_takes_item"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_fridge_takes_user"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    fridge_code: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class FridgeSubscription(Base):
+    """Someone who wants "new food" alerts for a fridge."""
+
+    __tablename__ = "fridge_subscriptions"
+    __table_args__ = (Index("ix_fridge_subscriptions_fridge", "fridge_code"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_fridge_subscriptions_user"), primary_key=True)
+    fridge_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class FridgeShift(Base):
+    """A planned check/clean/restock shift (one volunteer task) and its checklist."""
+
+    __tablename__ = "fridge_shifts"
+    __table_args__ = (UniqueConstraint("fridge_code", "starts_at", name="uq_fridge_shifts_fridge_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    fridge_code: Mapped[str] = mapped_column(String(32))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_fridge_shifts_community"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", name="fk_fridge_shifts_task"), index=True)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    cleaned: Mapped[bool | None] = mapped_column(Boolean)
+    expired_removed: Mapped[bool | None] = mapped_column(Boolean)
+    checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_fridge_shifts_checker"))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -44,6 +44,15 @@ VERBS: dict[str, int] = {
     "nts": 1,       # nts:<skill>               (staff /task: the skill)
     "ntw": 1,       # ntw:<window code>         (staff /task: the time window)
     "fm": 1,        # fm:yes|no                 (/forgetme confirmation)
+    "fr": 2,        # fr:<op>:<fridge code>     (menu, stock, give, sub, unsub, recv, manage, check)
+    "fq": 1,        # fq:<n>                    (donation: quantity)
+    "fk": 1,        # fk:<kind>                 (donation: kind of food)
+    "fb": 1,        # fb:today|tomorrow|d3|pick (donation: best-before)
+    "fh": 1,        # fh:yes|no                 (donation: hygiene rules accepted)
+    "fs": 1,        # fs:<YYYYMMDDHHMM UTC>     (donation: drop-off slot)
+    "fi": 2,        # fi:<op>:<item id>         (ok, no, take, gone, rm, cancel)
+    "frr": 2,       # frr:<item id>:<reason>    (refuse a donation with a reason)
+    "fc": 2,        # fc:clean|expired:yes|no   (shift checklist)
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import actions, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -47,6 +47,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await tasks.hours(ctx)
     if command == "task":
         return await tasks.new_task(ctx)
+    if command == "fridge":
+        return await fridge.entry(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -91,6 +93,15 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "stk": lambda: tasks.from_request(ctx, args[0], args[1]),
         "nts": lambda: tasks.new_task_skill(ctx, args[0]),
         "ntw": lambda: tasks.new_task_window(ctx, args[0]),
+        "fr": lambda: fridge.on_fridge(ctx, args[0], args[1]),
+        "fq": lambda: fridge.on_quantity(ctx, args[0]),
+        "fk": lambda: fridge.on_kind(ctx, args[0]),
+        "fb": lambda: fridge.on_best_before(ctx, args[0]),
+        "fh": lambda: fridge.on_rules(ctx, args[0]),
+        "fs": lambda: fridge.on_slot(ctx, args[0]),
+        "fi": lambda: fridge.on_item(ctx, args[0], args[1]),
+        "frr": lambda: fridge.on_refuse_reason(ctx, args[0], args[1]),
+        "fc": lambda: fridge.on_check(ctx, args[0], args[1]),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -110,6 +121,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
                   "task_hours": tasks.on_hours_text, "task_text": tasks.new_task_text}
     if awaiting in text_steps:
         return await text_steps[awaiting](ctx, text)
+    if awaiting in fridge.TEXT_STEPS:
+        return await fridge.TEXT_STEPS[awaiting](ctx, text)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":

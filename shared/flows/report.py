@@ -69,6 +69,10 @@ async def on_menu(ctx: FlowContext, item: str) -> list[Reply]:
         return [Reply(t(ctx.locale, "report.behalf_name"))]
     if item == "language":
         return [language_prompt(ctx.locale)]
+    if item == "fridge":
+        from shared.flows.fridge import entry
+
+        return await entry(ctx)
     if item == "help":
         return [Reply(t(ctx.locale, "menu.help_text")), main_menu(ctx.config, ctx.user.community_code, ctx.locale)]
     return [Reply(t(ctx.locale, "errors.stale_button"))]

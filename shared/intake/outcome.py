@@ -96,6 +96,10 @@ async def route(
                         confidence=confidence, rule=rule)
         if decision.redirect == "menu":
             reply = Reply(t(locale, "intake.not_request"), main_menu_buttons(locale))
+        elif decision.redirect == "fridge":
+            # Into the fridge flow: what is in it, donate, alerts — one tap.
+            reply = Reply(t(locale, "fridge.redirect", number=request.number),
+                          rows(Button(t(locale, "fridge.open"), actions.make("menu", "fridge"))))
         elif decision.redirect == "volunteer":
             reply = Reply(t(locale, "intake.redirect_volunteer", detail=""),
                           rows(Button(t(locale, "volunteer.register"), actions.make("vr", "start"))))
