@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import actions, books, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -47,6 +47,12 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await tasks.hours(ctx)
     if command == "task":
         return await tasks.new_task(ctx)
+    if command == "books":
+        return await books.menu(ctx)
+    if command == "points":
+        return await books.points(ctx)
+    if command == "bookstock":
+        return await books.stock(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -91,6 +97,18 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "stk": lambda: tasks.from_request(ctx, args[0], args[1]),
         "nts": lambda: tasks.new_task_skill(ctx, args[0]),
         "ntw": lambda: tasks.new_task_window(ctx, args[0]),
+        "bk": lambda: books.on_menu(ctx, args[0]),
+        "bkc": lambda: books.on_condition(ctx, args[0]),
+        "bkph": lambda: books.skip_photo(ctx, args[0]),
+        "bkl": lambda: books.on_location(ctx, args[0]),
+        "bkp": lambda: books.page(ctx, args[0]),
+        "bko": lambda: books.open_book(ctx, args[0]),
+        "bkr": lambda: books.request(ctx, args[0]),
+        "bkt": lambda: books.pick_day(ctx, args[0], args[1]),
+        "bkx": lambda: books.cancel(ctx, args[0]),
+        "bkh": lambda: books.handover(ctx, args[0], args[1]),
+        "bkw": lambda: books.on_wish(ctx, args[0]),
+        "bkwd": lambda: books.remove_wish(ctx, args[0]),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -110,6 +128,10 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
                   "task_hours": tasks.on_hours_text, "task_text": tasks.new_task_text}
     if awaiting in text_steps:
         return await text_steps[awaiting](ctx, text)
+    if awaiting in ("book_title", "book_query"):
+        return await (books.on_title if awaiting == "book_title" else books.on_query)(ctx, text)
+    if awaiting == "book_photo":
+        return await books.on_photo(ctx, text, attachments)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":

@@ -24,5 +24,6 @@ def create_router() -> Router:
     router.message.filter(F.chat.type == "private")
     router.message.register(start, CommandStart())
     router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
-                                           "volunteer", "mytasks", "hours", "task", "mydata", "forgetme"))
+                                           "volunteer", "mytasks", "hours", "task", "mydata", "forgetme", "books", "points",
+                                           "bookstock"))
     return router
