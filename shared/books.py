@@ -126,13 +126,15 @@ async def search(session: AsyncSession, house_code: str, query: str, *, offset: 
     need = rules.needed_hits(key)
     hits = (select(BookGram.book_id, func.count().label("hits")).where(BookGram.gram.in_(wanted))
             .group_by(BookGram.book_id).having(func.count() >= need).subquery())
-    stmt = (select(Book, hits.c.hits).join(hits, hits.c.book_id == Book.id)
+    # Rank on a few columns; whole rows are loaded for the page shown only.
+    stmt = (select(Book.id, Book.search_key, Book.status, hits.c.hits).join(hits, hits.c.book_id == Book.id)
             .where(Book.house_code == house_code, Book.status.in_([str(s) for s in SEARCHABLE]))
             .order_by(hits.c.hits.desc(), Book.id.desc()).limit(CANDIDATES))
-    found = [(book, int(n)) for book, n in (await session.execute(stmt)).all()]
-    found.sort(key=lambda pair: (-rules.match_score(key, pair[0].search_key, pair[1]),
-                                 pair[0].status != BookStatus.AVAILABLE, -pair[0].id))
-    return SearchResult([book for book, _ in found[offset : offset + limit]], len(found))
+    found = list((await session.execute(stmt)).all())
+    found.sort(key=lambda r: (-rules.match_score(key, r.search_key, int(r.hits)), r.status != BookStatus.AVAILABLE, -r.id))
+    page_ids = [r.id for r in found[offset : offset + limit]]
+    loaded = {b.id: b for b in await session.scalars(select(Book).where(Book.id.in_(page_ids)))} if page_ids else {}
+    return SearchResult([loaded[i] for i in page_ids if i in loaded], len(found))
 
 
 # --- points ----------------------------------------------------------------------------------
@@ -299,12 +301,14 @@ def _row(user: User, key: str, reply: Reply) -> dict:
 
 async def queue_many(session: AsyncSession, rows_: list[dict]) -> OutboxIds:
     """Many outbox rows in few statements; a key already queued is skipped (as queue_notification does)."""
-    ids: OutboxIds = []
-    for i in range(0, len(rows_), CHUNK):
-        result = await session.execute(insert_for(session, OutboxMessage).values(rows_[i : i + CHUNK])
-                                       .on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMessage.id))
-        ids.extend(result.scalars())
-    return ids
+    if not rows_:
+        return []
+    # executemany with one cached statement (SQLAlchemy batches it as "insertmanyvalues");
+    # a literal multi-row VALUES would be compiled afresh for every chunk.
+    table = OutboxMessage.__table__
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+    result = await session.execute(stmt, rows_)
+    return [row[0] for row in result.all()]
 
 
 async def release_books(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int], now: datetime) -> OutboxIds:
