@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from datetime import date
 from typing import Any, Literal
 
 import yaml
@@ -121,6 +122,11 @@ class BookHouse(_Strict):
     open_hours: dict[str, str]
     hold_days: int = Field(default=3, gt=0)
     swap_day: Localized | None = None
+    # 以书换绿 swap days (ISO dates) with their hours; the scheduler announces them.
+    swap_days: list[date] = Field(default_factory=list)
+    swap_hours: str = "09:00-12:00"
+    # A taker's points balance may not go below this (giving a book earns 1, taking one costs 1).
+    points_floor: int = 0
 
 
 class Community(_Strict):

@@ -125,3 +125,25 @@ async def fridge_summary(database: Database, broker: dramatiq.Broker, config: Co
     from shared import fridge_sweeps
 
     return await _sweep(database, broker, fridge_sweeps.summary_sweep, config, now)
+async def book_holds(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                     now: datetime | None = None) -> int:
+    """Lapsed book holds released, the next in each queue offered the book (shared.books.hold_sweep)."""
+    from shared import books
+
+    return await _sweep(database, broker, books.hold_sweep, config, now)
+
+
+async def book_wishes(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                      now: datetime | None = None) -> int:
+    """New listings matched against saved searches, told once (shared.books.wish_sweep)."""
+    from shared import books
+
+    return await _sweep(database, broker, books.wish_sweep, config, now)
+
+
+async def book_swap_days(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                         now: datetime | None = None) -> int:
+    """以书换绿 swap days announced a week and a day before (shared.books.swap_day_sweep)."""
+    from shared import books
+
+    return await _sweep(database, broker, books.swap_day_sweep, config, now)

@@ -305,4 +305,88 @@ class FridgeShift(Base):
     expired_removed: Mapped[bool | None] = mapped_column(Boolean)
     checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_fridge_shifts_checker"))
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+class Book(Base):
+    """A book listed to give (凤翮筑梦书屋). Kept at the book house or by its owner until handed over."""
+
+    __tablename__ = "books"
+    __table_args__ = (Index("ix_books_house_status", "house_code", "status"),
+                      Index("ix_books_wish_stage", "wish_stage"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    house_code: Mapped[str] = mapped_column(String(32))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_books_community"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_books_owner"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str | None] = mapped_column(String(120))
+    isbn: Mapped[str | None] = mapped_column(String(13), index=True)
+    condition: Mapped[str] = mapped_column(String(16))
+    location: Mapped[str] = mapped_column(String(8))   # house | owner
+    photo_file_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    search_key: Mapped[str] = mapped_column(Text)       # normalised title + author (shared.domain.books.normalize)
+    wish_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 1 = wish lists checked
+    given_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class BookGram(Base):
+    """Search postings: one row per character bigram of a book's search key (same on SQLite and PostgreSQL)."""
+
+    __tablename__ = "book_grams"
+    __table_args__ = (Index("ix_book_grams_book", "book_id"),)
+
+    gram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", name="fk_book_grams_book", ondelete="CASCADE"),
+                                         primary_key=True)
+
+
+class BookHold(Base):
+    """A request for a book: held for one person at a time, the others queue in order."""
+
+    __tablename__ = "book_holds"
+    __table_args__ = (UniqueConstraint("book_id", "requester_id", name="uq_book_holds_book_requester"),
+                      Index("ix_book_holds_status_expires", "status", "expires_at"),
+                      Index("ix_book_holds_book_status", "book_id", "status"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", name="fk_book_holds_book"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_book_holds_requester"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # bumped when asked for again
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handover_on: Mapped[date | None] = mapped_column(Date)
+    handed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_book_holds_handed_by"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class BookPoint(Base):
+    """The points ledger (以书换绿): every change is a row with a reason; balances are sums.
+
+    (user, reason, ref) is unique, so a handover processed twice books its points once.
+    """
+
+    __tablename__ = "book_points"
+    __table_args__ = (UniqueConstraint("user_id", "reason", "ref", name="uq_book_points_user_reason_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_book_points_user"), index=True)
+    delta: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))   # given | taken | seedling | adjust
+    ref: Mapped[str] = mapped_column(String(40))      # e.g. "book:42"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class BookWish(Base):
+    """A saved search: its owner is told once about each newly listed book that matches."""
+
+    __tablename__ = "book_wishes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_book_wishes_user"), index=True)
+    house_code: Mapped[str] = mapped_column(String(32))
+    query: Mapped[str] = mapped_column(String(120))
+    search_key: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -53,6 +53,18 @@ VERBS: dict[str, int] = {
     "fi": 2,        # fi:<op>:<item id>         (ok, no, take, gone, rm, cancel)
     "frr": 2,       # frr:<item id>:<reason>    (refuse a donation with a reason)
     "fc": 2,        # fc:clean|expired:yes|no   (shift checklist)
+    "bk": 1,        # bk:menu|list|search|mine|points|wishes|stock  (book exchange)
+    "bkc": 1,       # bkc:<condition>           (listing: the book's condition)
+    "bkph": 1,      # bkph:skip                 (listing: no photo)
+    "bkl": 1,       # bkl:house|owner           (listing: where the book is kept)
+    "bkp": 1,       # bkp:<page>                (search results page)
+    "bko": 1,       # bko:<book id>             (open a book)
+    "bkr": 1,       # bkr:<book id>             (request a book)
+    "bkt": 2,       # bkt:<hold id>:<yyyymmdd>  (pick the handover day)
+    "bkx": 1,       # bkx:<hold id>             (give up a hold or a place in the queue)
+    "bkh": 2,       # bkh:ok:<hold id>          (the holder confirms the handover)
+    "bkw": 1,       # bkw:save                  (save the current search as a wish)
+    "bkwd": 1,      # bkwd:<wish id>            (remove a wish)
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import actions, books, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -49,6 +49,12 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await tasks.new_task(ctx)
     if command == "fridge":
         return await fridge.entry(ctx)
+    if command == "books":
+        return await books.menu(ctx)
+    if command == "points":
+        return await books.points(ctx)
+    if command == "bookstock":
+        return await books.stock(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -102,6 +108,18 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "fi": lambda: fridge.on_item(ctx, args[0], args[1]),
         "frr": lambda: fridge.on_refuse_reason(ctx, args[0], args[1]),
         "fc": lambda: fridge.on_check(ctx, args[0], args[1]),
+        "bk": lambda: books.on_menu(ctx, args[0]),
+        "bkc": lambda: books.on_condition(ctx, args[0]),
+        "bkph": lambda: books.skip_photo(ctx, args[0]),
+        "bkl": lambda: books.on_location(ctx, args[0]),
+        "bkp": lambda: books.page(ctx, args[0]),
+        "bko": lambda: books.open_book(ctx, args[0]),
+        "bkr": lambda: books.request(ctx, args[0]),
+        "bkt": lambda: books.pick_day(ctx, args[0], args[1]),
+        "bkx": lambda: books.cancel(ctx, args[0]),
+        "bkh": lambda: books.handover(ctx, args[0], args[1]),
+        "bkw": lambda: books.on_wish(ctx, args[0]),
+        "bkwd": lambda: books.remove_wish(ctx, args[0]),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -123,6 +141,10 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await text_steps[awaiting](ctx, text)
     if awaiting in fridge.TEXT_STEPS:
         return await fridge.TEXT_STEPS[awaiting](ctx, text)
+    if awaiting in ("book_title", "book_query"):
+        return await (books.on_title if awaiting == "book_title" else books.on_query)(ctx, text)
+    if awaiting == "book_photo":
+        return await books.on_photo(ctx, text, attachments)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":

@@ -103,6 +103,9 @@ async def route(
         elif decision.redirect == "volunteer":
             reply = Reply(t(locale, "intake.redirect_volunteer", detail=""),
                           rows(Button(t(locale, "volunteer.register"), actions.make("vr", "start"))))
+        elif decision.redirect == "books":
+            reply = Reply(t(locale, "books.intake_redirect"),
+                          rows(Button(t(locale, "books.menu_button"), actions.make("bk", "menu"))))
         else:
             detail = t(locale, "intake.redirect_detail", number=request.number)
             reply = Reply(t(locale, f"intake.redirect_{decision.redirect}", detail=detail))
