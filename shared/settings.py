@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     broker: Literal["auto", "redis", "rabbitmq", "stub"] = "auto"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     # Redis broker: a dead worker's unacknowledged messages come back once its heartbeat is
-    # older than this; maintenance (which requeues them) runs on this share of fetches (of 1000).
+    # older than this; maintenance (which requeues them) runs on this share of broker commands
+    # (per million: 1000 is dramatiq's default of 0.1 %, 1000000 is always).
     broker_heartbeat_timeout_ms: int = 60_000
     broker_maintenance_chance: int = 1000
 
