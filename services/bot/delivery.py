@@ -28,7 +28,7 @@ from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import (TelegramBadRequest, TelegramEntityTooLarge, TelegramForbiddenError,
                                 TelegramMigrateToChat, TelegramRetryAfter)
-from aiogram.methods import Response, SendLocation, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import EditMessageText, Response, SendLocation, SendMessage, SendPhoto, TelegramMethod
 from aiogram.methods.base import TelegramType
 
 from services.bot.app import create_bot
@@ -44,6 +44,11 @@ log = logging.getLogger("linju.delivery")
 
 # Telegram refuses these for good: retrying cannot help (the row is marked failed).
 PERMANENT = (TelegramForbiddenError, TelegramBadRequest, TelegramMigrateToChat, TelegramEntityTooLarge)
+
+# aiogram parses every answer with `Response[<result type>]`, a pydantic generic class that pydantic
+# caches only weakly: the garbage collector drops it and the next call rebuilds it (~8 ms of CPU,
+# measured on one in six sends). Holding the classes we use keeps them built.
+_RESPONSE_TYPES = [Response[m.__returning__] for m in (SendMessage, EditMessageText)]  # type: ignore[misc]
 
 
 class Deliverer:

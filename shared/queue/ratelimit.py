@@ -107,6 +107,16 @@ class Rates:
     max_wait: float
     ticket_grace: float = 600.0  # a ticket outlives its slot by this much (then the scheduler's copy proceeds)
 
+    @property
+    def chat_slack(self) -> float:
+        """How far ahead a chat's slot may be and the worker still waits for it in place.
+
+        The bot-wide bucket is booked at the moment a message will really go, so waiting
+        for a busy chat in place makes the bot skip its free slots meanwhile; two slots at
+        most. Longer chat waits are booked and re-enqueued (DEFER).
+        """
+        return min(self.max_wait, 2 * self.bot_interval)
+
 
 class Outcome(IntEnum):
     GRANT = 1
@@ -154,6 +164,7 @@ local group = ARGV[5] == '1'
 local glimit, gwin = tonumber(ARGV[6]), tonumber(ARGV[7])
 local maxw, grace = tonumber(ARGV[8]), tonumber(ARGV[9])
 local mode, member = ARGV[10], ARGV[11]
+local slack = tonumber(ARGV[12])
 
 local function get(key)
   local v = redis.call('GET', key)
@@ -188,32 +199,33 @@ else
   end
 end
 local bot_at = math.max(now, bot_tat - btol)
-local at = math.max(chat_at, bot_at)
 
 if mode == 'debit' then
   set_tat(KEYS[1], bot_tat + bi)
   set_tat(KEYS[2], chat_tat + ci)
   if group then book_group(now) end
-  return {1, at - now}
+  return {1, math.max(chat_at, bot_at) - now}
 end
-if at - now <= maxw then
-  set_tat(KEYS[1], math.max(bot_tat, at) + bi)
-  if prepaid then
-    redis.call('DEL', KEYS[4])
-  else
-    set_tat(KEYS[2], math.max(chat_tat, at) + ci)
-    if group then book_group(at) end
-  end
-  return {1, at - now}
-end
-if chat_at - now > maxw then
-  if prepaid then return {3, chat_at - now} end
+if prepaid then
+  -- a postponed message back for its booked chat slot; a copy arriving far too early steps aside
+  if chat_at - now > maxw then return {3, chat_at - now} end
+elseif chat_at - now > slack then
+  -- the chat (or group) is busy: book its next slot, leave a ticket, come back then
   set_tat(KEYS[2], math.max(chat_tat, chat_at) + ci)
   if group then book_group(chat_at) end
   redis.call('SET', KEYS[4], string.format('%d', chat_at), 'PX', ttl_ms(chat_at + grace))
   return {2, chat_at - now}
 end
-return {4, at - now}
+if bot_at - now > maxw then return {4, bot_at - now} end
+local at = math.max(chat_at, bot_at)
+set_tat(KEYS[1], math.max(bot_tat, at) + bi)
+if prepaid then
+  redis.call('DEL', KEYS[4])
+else
+  set_tat(KEYS[2], math.max(chat_tat, at) + ci)
+  if group then book_group(at) end
+end
+return {1, at - now}
 """
 
 _PENALIZE = """
@@ -254,7 +266,7 @@ class RedisLimiter:
         return [round(r.bot_interval * US), round(r.bot_tolerance * US), round(r.chat_interval * US),
                 round(r.chat_tolerance * US), "1" if is_group(chat_id) else "0", r.group_limit,
                 round(r.group_window * US), round(r.max_wait * US), round(r.ticket_grace * US), mode,
-                uuid.uuid4().hex]
+                uuid.uuid4().hex, round(r.chat_slack * US)]
 
     async def acquire(self, chat_id: int, ticket: int | str) -> Decision:
         code, wait = await self._acquire(keys=self._keys(chat_id, ticket), args=self._args(chat_id, "send"))
@@ -303,31 +315,32 @@ class MemoryLimiter:
             if group and len(window) >= r.group_limit:
                 chat_at = max(chat_at, window[len(window) - r.group_limit] + r.group_window)
         bot_at = max(now, bot_tat - r.bot_tolerance)
-        at = max(chat_at, bot_at)
         if mode == "debit":
             self._tat["bot"] = bot_tat + r.bot_interval
             self._tat[chat_key] = chat_tat + r.chat_interval
             if group:
                 window.append(now)
-            return Decision(Outcome.GRANT, at - now)
-        if at - now <= r.max_wait:
-            self._tat["bot"] = max(bot_tat, at) + r.bot_interval
-            if prepaid is not None:
-                del self._tickets[ticket]  # type: ignore[arg-type]
-            else:
-                self._tat[chat_key] = max(chat_tat, at) + r.chat_interval
-                if group:
-                    window.append(at)
-            return Decision(Outcome.GRANT, at - now)
-        if chat_at - now > r.max_wait:
-            if prepaid is not None:
+            return Decision(Outcome.GRANT, max(chat_at, bot_at) - now)
+        if prepaid is not None:
+            if chat_at - now > r.max_wait:
                 return Decision(Outcome.EARLY, chat_at - now)
+        elif chat_at - now > r.chat_slack:
             self._tat[chat_key] = max(chat_tat, chat_at) + r.chat_interval
             if group:
                 window.append(chat_at)
             self._tickets[ticket] = chat_at  # type: ignore[index]
             return Decision(Outcome.DEFER, chat_at - now)
-        return Decision(Outcome.BUSY, at - now)
+        if bot_at - now > r.max_wait:
+            return Decision(Outcome.BUSY, bot_at - now)
+        at = max(chat_at, bot_at)
+        self._tat["bot"] = max(bot_tat, at) + r.bot_interval
+        if prepaid is not None:
+            del self._tickets[ticket]  # type: ignore[arg-type]
+        else:
+            self._tat[chat_key] = max(chat_tat, at) + r.chat_interval
+            if group:
+                window.append(at)
+        return Decision(Outcome.GRANT, at - now)
 
     async def acquire(self, chat_id: int, ticket: int | str) -> Decision:
         with self._lock:
