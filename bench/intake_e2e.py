@@ -199,10 +199,19 @@ async def stages(dsn: str, residents: list[int]) -> dict[str, Any]:
             "JOIN LATERAL (SELECT created_at, sent_at FROM outbox WHERE request_id = r.id AND chat_id = u.external_id "
             "              AND sent_at IS NOT NULL ORDER BY id LIMIT 1) o ON true "
             "WHERE u.external_id = ANY($1::text[])", [str(r) for r in residents])
+        messages = await connection.fetch(
+            "SELECT CASE WHEN o.chat_id = u.external_id THEN 'resident' WHEN o.chat_id LIKE '-%' THEN 'groups' "
+            "ELSE 'other_people' END AS who, count(*) AS n FROM requests r JOIN users u ON u.id = r.user_id "
+            "JOIN outbox o ON o.request_id = r.id WHERE u.external_id = ANY($1::text[]) GROUP BY 1",
+            [str(r) for r in residents])
+        unlinked = await connection.fetchval("SELECT count(*) FROM outbox WHERE request_id IS NULL")
     finally:
         await connection.close()
+    per_request = {r["who"]: round(r["n"] / max(1, len(residents)), 2) for r in messages}
     return {"stored_to_decided": stats([float(r["intake"]) for r in rows]),
-            "decided_to_sent": stats([float(r["delivery"]) for r in rows])}
+            "decided_to_sent": stats([float(r["delivery"]) for r in rows]),
+            "outbox_rows_per_request": per_request,
+            "outbox_rows_without_request": unlinked}
 
 
 # -- 2. intake throughput ---------------------------------------------------------------------------------------
