@@ -217,21 +217,30 @@ def pids_named(*names: str) -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds used by named groups of processes between `start()` and `stop()`."""
+    """CPU seconds used by groups of processes between `start()` and `stop()`.
 
-    def __init__(self, groups: dict[str, list[int]]) -> None:
+    A group is a list of pids, or a command name (e.g. "postgres") whose processes are
+    looked up at both ends, so a database backend that opens during the run counts too.
+    """
+
+    def __init__(self, groups: dict[str, list[int] | str]) -> None:
         self.groups = groups
-        self.before: dict[str, float] = {}
+        self.before: dict[str, dict[int, float]] = {}
 
-    def _read(self) -> dict[str, float]:
-        return {name: sum(cpu_seconds(pid) or 0.0 for pid in pids) for name, pids in self.groups.items()}
+    def _read(self) -> dict[str, dict[int, float]]:
+        found = {}
+        for name, pids in self.groups.items():
+            pids = pids_named(pids) if isinstance(pids, str) else pids
+            found[name] = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
+        return found
 
     def start(self) -> None:
         self.before = self._read()
 
     def stop(self) -> dict[str, float]:
         after = self._read()
-        return {name: after[name] - self.before.get(name, 0.0) for name in after}
+        return {name: sum(cpu - self.before.get(name, {}).get(pid, 0.0) for pid, cpu in now.items())
+                for name, now in after.items()}
 
 
 def wait_consumers(redis_url: str, count: int, namespace: str = "dramatiq", timeout: float = 60.0) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (LINJU, asyncpg_dsn, cpu_seconds, emit, fresh_database, fresh_redis, log,  # noqa: E402
-                     machine_cpu_seconds, percentile, pids_named, service_env, spawn, start_playground, stop,
+                     CpuMeter, machine_cpu_seconds, percentile, service_env, spawn, start_playground, stop,
                      wait_consumers, wait_quiet)
 
 BOT_LIMIT = 30.0  # messages per second per bot, before scaling
@@ -119,9 +119,9 @@ async def one_run(args: argparse.Namespace, run: int, dsn: str, base: str, redis
     where = "key LIKE $1"
     like = f"bench:{tag}:%"
     quiet = wait_quiet()
-    servers = pids_named("postgres", "redis-server")
+    rest = CpuMeter({"bench": [os.getpid()], "postgres": "postgres", "redis": "redis-server"})
+    rest.start()
     machine_before, wall_before = machine_cpu_seconds(), time.monotonic()
-    rest_before = sum(cpu_seconds(p) or 0.0 for p in [os.getpid(), *servers])
     cpu_before = cpu_of(workers), cpu_of([playground])
     enqueue_task = asyncio.create_task(asyncio.to_thread(enqueue, redis_url, ids))
     first: float | None = None
@@ -154,8 +154,8 @@ async def one_run(args: argparse.Namespace, run: int, dsn: str, base: str, redis
         cpu_after = cpu_of(workers), cpu_of([playground])
         wall = time.monotonic() - wall_before
         machine = (machine_cpu_seconds() - machine_before) / wall
-        rest = sum(cpu_seconds(p) or 0.0 for p in [os.getpid(), *servers]) - rest_before
-        ours = (cpu_after[0] - cpu_before[0] + cpu_after[1] - cpu_before[1] + rest) / wall
+        servers = rest.stop()
+        ours = (cpu_after[0] - cpu_before[0] + cpu_after[1] - cpu_before[1] + sum(servers.values())) / wall
         enqueue_seconds = await enqueue_task
         await asyncio.sleep(1.0)  # anything still in flight would show up as a duplicate
         sent_at = [float(r["t"]) for r in await connection.fetch(
@@ -195,6 +195,7 @@ async def one_run(args: argparse.Namespace, run: int, dsn: str, base: str, redis
         "playground_cpu_ms_per_message": round((cpu_after[1] - cpu_before[1]) * 1000 / n, 2),
         "seconds": round(sent_at[-1] - sent_at[0], 2) if sent_at else None,
         "machine_busy_cores": round(machine, 2),
+        "postgres_cores": round(servers["postgres"] / wall, 2), "redis_cores": round(servers["redis"] / wall, 2),
         "other_processes_cores": round(max(0.0, machine - ours), 2),
         "busy_cores_before_start": round(quiet, 2),
         "worker_restarted": restarted,

@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (LINJU, REPO, CpuMeter, asyncpg_dsn, emit, fresh_database, fresh_redis, log,  # noqa: E402
-                     machine_cpu_seconds, percentile, pids_named, service_env, spawn, start_playground, stop,
+                     machine_cpu_seconds, percentile, service_env, spawn, start_playground, stop,
                      wait_quiet)
 
 FIRST_RESIDENT = 5_000_000
@@ -68,8 +68,8 @@ def stats(values: list[float]) -> dict[str, float | None]:
 
 # -- setup ------------------------------------------------------------------------------------------------------
 
-async def setup_database(url: str) -> list[str]:
-    """Communities and demo people as `linju demo` loads them; returns the community codes."""
+async def setup_database(url: str) -> tuple[list[str], list[int]]:
+    """Communities and demo people as `linju demo` loads them; returns the community codes and the people's ids."""
     from shared.demo import load_demo
     from shared.runtime import Database, load_config
     from shared.settings import Settings
@@ -78,9 +78,9 @@ async def setup_database(url: str) -> list[str]:
     config = load_config(settings)
     database = Database.connect(settings)
     async with database.sessions() as session:
-        await load_demo(session, config)
+        people = await load_demo(session, config)
     await database.close()
-    return [c.code for c in config.communities]
+    return [c.code for c in config.communities], [p.telegram_id for p in people]
 
 
 async def add_residents(dsn: str, base: str, ids: list[int], communities: list[str]) -> None:
@@ -107,7 +107,8 @@ async def add_residents(dsn: str, base: str, ids: list[int], communities: list[s
         await asyncio.gather(*(one() for _ in range(32)))
 
 
-async def add_groups(base: str, url: str) -> None:
+async def add_groups(base: str, url: str, people: list[int]) -> None:
+    """The staff and volunteer groups, and the demo staff and volunteers (offers go to them)."""
     import aiohttp
 
     from shared.runtime import load_config
@@ -115,6 +116,10 @@ async def add_groups(base: str, url: str) -> None:
 
     config = load_config(Settings(database_url=url, _env_file=None))
     async with aiohttp.ClientSession() as http:
+        for person in people:
+            async with http.post(f"{base}/playground/api/users",
+                                 json={"id": person, "first_name": f"demo{person}"}) as response:
+                response.raise_for_status()
         for community in config.communities:
             for chat_id in (community.staff_chat_id, community.volunteer_chat_id):
                 if chat_id is not None:
@@ -386,13 +391,13 @@ def main() -> None:
     try:
         with fresh_database("e2e") as url:
             dsn = asyncpg_dsn(url)
-            communities = asyncio.run(setup_database(url))
+            communities, demo_people = asyncio.run(setup_database(url))
             latency_people = args.warmup + int(args.rate * args.seconds) * args.runs
             throughput_people = args.backlog * args.throughput_runs * 2
             residents = list(range(FIRST_RESIDENT, FIRST_RESIDENT + latency_people + throughput_people))
             log(f"setting up {len(residents)} residents")
             asyncio.run(add_residents(dsn, base, residents, communities))
-            asyncio.run(add_groups(base, url))
+            asyncio.run(add_groups(base, url, demo_people))
             env = service_env(url, redis_url, TELEGRAM_API_BASE=base, DELIVERY_SCALE="100")
             if args.pin_responses:
                 env["PYTHONPATH"] = f"{Path(__file__).resolve().parent / '_pin'}{os.pathsep}{env['PYTHONPATH']}"
@@ -420,7 +425,7 @@ def main() -> None:
                     measured: list[int] = []
                     meter = CpuMeter({"bot": [services[0].pid], "intake": [services[1].pid],
                                       "deliver": [services[2].pid], "playground": [playground.pid],
-                                      "postgres": pids_named("postgres"), "redis": pids_named("redis-server"),
+                                      "postgres": "postgres", "redis": "redis-server",
                                       "load_generator": [os.getpid()]})
                     meter.start()
                     wall = time.monotonic()
@@ -435,7 +440,10 @@ def main() -> None:
                         runs.append(asyncio.run(offered_load(base, batch, corpus[run * 997:] + corpus[:run * 997],
                                                              args.rate, args.seconds)))
                         run_wall = time.monotonic() - wall_before
-                        ours = sum(run_meter.stop().values()) / run_wall
+                        run_cpu = run_meter.stop()
+                        ours = sum(run_cpu.values()) / run_wall
+                        runs[-1]["cpu_ms_per_request"] = {name: round(seconds * 1000 / len(batch), 2)
+                                                          for name, seconds in run_cpu.items()}
                         machine = (machine_cpu_seconds() - machine_before) / run_wall
                         runs[-1]["busy_cores"] = round(ours, 2)
                         runs[-1]["other_processes_cores"] = round(max(0.0, machine - ours), 2)
@@ -458,6 +466,7 @@ def main() -> None:
                     "no_ack": sum(r["no_ack"] for r in runs), "no_routed_reply": sum(r["no_routed_reply"] for r in runs),
                     "sender_late_s_max": max(r["sender_late_s"] for r in runs),
                     "busy_cores_per_run": [r["busy_cores"] for r in runs],
+                    "cpu_ms_per_request_per_run": [r["cpu_ms_per_request"] for r in runs],
                     "other_processes_cores_per_run": [r["other_processes_cores"] for r in runs],
                     "stages": asyncio.run(stages(dsn, measured)),
                     "cpu_ms_per_request": {name: round(seconds * 1000 / len(measured), 2) for name, seconds in cpu.items()},

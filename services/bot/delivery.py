@@ -30,6 +30,7 @@ from aiogram.exceptions import (TelegramBadRequest, TelegramEntityTooLarge, Tele
                                 TelegramMigrateToChat, TelegramRetryAfter)
 from aiogram.methods import EditMessageText, Response, SendLocation, SendMessage, SendPhoto, TelegramMethod
 from aiogram.methods.base import TelegramType
+from dramatiq.brokers.stub import StubBroker
 
 from services.bot.app import create_bot
 from services.bot.render import edit_reply, send_reply
@@ -51,6 +52,10 @@ PERMANENT = (TelegramForbiddenError, TelegramBadRequest, TelegramMigrateToChat, 
 _RESPONSE_TYPES = [Response[m.__returning__] for m in (SendMessage, EditMessageText)]  # type: ignore[misc]
 
 
+class SentNotRecorded(RuntimeError):
+    """Telegram accepted the message but the database could not record it (it stays `sending`)."""
+
+
 class Deliverer:
     """Holds the loop-bound resources (DB engine, Bot, limiter) of the worker's event loop."""
 
@@ -63,10 +68,15 @@ class Deliverer:
         self._database: Database | None = None
         self._limiter: Limiter | None = None
 
+    # Connections kept open: at least the worker threads that may be delivering at once
+    # (`linju deliver --threads`, 8 by default). A smaller pool opens and closes a connection
+    # for every delivery beyond it, which costs more CPU than the delivery itself.
+    POOL_SIZE = 10
+
     @property
     def database(self) -> Database:
         if self._database is None:
-            self._database = Database.connect(self.settings)
+            self._database = Database.connect(self.settings, pool_size=self.POOL_SIZE)
         return self._database
 
     @property
@@ -94,6 +104,17 @@ class Deliverer:
             await self._fail(outbox_id, f"not a Telegram chat id: {row.chat_id[:40]}")
             return "failed"
 
+        try:
+            return await self._deliver_claimed(row, outbox_id, chat_id)
+        except SentNotRecorded:
+            raise  # Telegram has it: giving the row back would send it again at once
+        except BaseException as exc:
+            # Redis, the network, Telegram's 5xx, a stopping worker: give the row back (it is still
+            # unsent) and let dramatiq retry with backoff.
+            await asyncio.shield(self._release(outbox_id, type(exc).__name__))
+            raise
+
+    async def _deliver_claimed(self, row: Any, outbox_id: int, chat_id: int) -> str:
         decision = await self.limiter.acquire(chat_id, outbox_id)
         if decision.outcome is Outcome.EARLY:
             # A copy of this message holding the row's reserved slot is already on its way.
@@ -101,6 +122,8 @@ class Deliverer:
             return "skipped"
         if not decision.granted:
             await self._postpone(outbox_id, decision.wait, "rate limited")
+            log.debug("delivery postponed", extra={"outbox_id": outbox_id, "outcome": decision.outcome.name,
+                                                   "wait_s": round(decision.wait, 3)})
             return "postponed"
         if decision.wait > 0:
             await asyncio.sleep(decision.wait)
@@ -116,15 +139,25 @@ class Deliverer:
             await self._fail(outbox_id, f"{type(exc).__name__}: {exc.message}")
             log.warning("delivery failed for good", extra={"outbox_id": outbox_id, "error": type(exc).__name__})
             return "failed"
-        except BaseException as exc:
-            # 5xx, network, timeouts, a cancelled worker: give the row back; dramatiq retries with backoff.
-            await asyncio.shield(self._release(outbox_id, type(exc).__name__))
-            raise
-        async with self.database.sessions() as session:
-            await outbox.mark_sent(session, outbox_id, message_id)
-            await session.commit()
+        await self._mark_sent(outbox_id, message_id)
         log.debug("notification sent", extra={"outbox_id": outbox_id})
         return "sent"
+
+    async def _mark_sent(self, outbox_id: int, message_id: Any) -> None:
+        """Record a sent message, riding out a short database outage: once Telegram has the message,
+        a row left `sending` would be sent again when its claim expires."""
+        for pause in (0.2, 0.5, 1.0, 2.0, 4.0, None):
+            try:
+                async with self.database.sessions() as session:
+                    await outbox.mark_sent(session, outbox_id, message_id)
+                    await session.commit()
+                return
+            except Exception as exc:
+                if pause is None:
+                    log.error("sent but not recorded: may be sent again after its claim expires",
+                              extra={"outbox_id": outbox_id})
+                    raise SentNotRecorded(outbox_id) from exc
+                await asyncio.sleep(pause)
 
     async def _send(self, row: Any, chat_id: int) -> Any:
         reply = Reply.from_stored(row.text, row.options)
@@ -147,8 +180,14 @@ class Deliverer:
     async def _postpone(self, outbox_id: int, seconds: float, reason: str) -> None:
         """Give the row back and deliver it again after `seconds` (the row stays pending meanwhile)."""
         await self._release(outbox_id, reason)
-        await asyncio.to_thread(send, self.broker, DELIVER_NOTIFICATION,
-                                DELIVER_NOTIFICATION.payload(outbox_id=outbox_id),
+        payload = DELIVER_NOTIFICATION.payload(outbox_id=outbox_id)
+        if isinstance(self.broker, StubBroker):
+            # The in-process broker hands out delayed messages through a consumer that holds at
+            # most 2 × worker threads of them: a few long waits (a busy group) would stall every
+            # short one. One process anyway, so this process's loop keeps the time instead.
+            asyncio.get_running_loop().call_later(seconds, send, self.broker, DELIVER_NOTIFICATION, payload)
+            return
+        await asyncio.to_thread(send, self.broker, DELIVER_NOTIFICATION, payload,
                                 delay_ms=max(1, int(seconds * 1000) + 1))
 
     async def close(self) -> None:

@@ -289,6 +289,8 @@ class RedisLimiter:
 
 
 class MemoryLimiter:
+    PRUNE_EVERY = 1000  # calls; forgets chats and tickets that no longer matter, as Redis keys expire
+
     def __init__(self, rates: Rates, clock: Any = time.time) -> None:
         self.rates = rates
         self.clock = clock
@@ -296,9 +298,19 @@ class MemoryLimiter:
         self._tat: dict[str, float] = {}
         self._groups: dict[int, list[float]] = {}
         self._tickets: dict[str, float] = {}
+        self._calls = 0
+
+    def _prune(self, now: float) -> None:
+        r = self.rates
+        self._tat = {k: v for k, v in self._tat.items() if v > now - r.bot_tolerance - r.chat_tolerance}
+        self._groups = {k: w for k, w in self._groups.items() if w and max(w) > now - r.group_window}
+        self._tickets = {k: v for k, v in self._tickets.items() if v > now - r.ticket_grace}
 
     def _decide(self, chat_id: int, ticket: str | None, mode: str) -> Decision:
         r, now = self.rates, self.clock()
+        self._calls += 1
+        if self._calls % self.PRUNE_EVERY == 0:
+            self._prune(now)
         group = is_group(chat_id)
         chat_key = f"chat:{chat_id}"
         bot_tat = max(self._tat.get("bot", now), now)

@@ -231,3 +231,78 @@ async def test_direct_replies_of_the_bot_are_counted() -> None:
 def _no_delivery_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in [k for k in os.environ if k.startswith("DELIVERY_")]:
         monkeypatch.delenv(key)
+
+
+async def test_in_process_broker_long_waits_do_not_hold_up_short_ones(pg, postgres_url) -> None:
+    """`linju run` without Redis: a group booked minutes ahead must not stall a chat booked a second ahead."""
+    import dramatiq
+    from dramatiq.brokers.stub import StubBroker
+    from dramatiq.middleware.asyncio import AsyncIO
+
+    from services.bot import delivery
+    from shared.queue.ratelimit import DeliveryLimits
+
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    broker.add_middleware(AsyncIO())
+    bot, telegram = recording_bot()
+    settings = Settings(database_url=postgres_url, redis_url=None, broker="stub", _env_file=None)
+    # One group message a minute; five a second per chat, in bursts of two.
+    delivery.register(broker, settings, bot=bot, limits=DeliveryLimits(_env_file=None, scale=5, group_per_minute=0.2))
+    running = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)  # holds 4 delayed messages at most
+    running.start()
+    try:
+        group = await queue_rows(pg, [-1001000000201] * 8)
+        chat = await queue_rows(pg, [690_001] * 8)
+        await asyncio.to_thread(enqueue, broker, group)
+        await asyncio.sleep(0.5)  # the group's backlog is booked first
+        await asyncio.to_thread(enqueue, broker, chat)
+        found = await wait_rows(pg, chat, timeout=15)
+    finally:
+        await asyncio.to_thread(running.stop)
+    assert {row.status for row in found.values()} == {"sent"} and len(telegram.sent(690_001)) == 8
+    assert len(telegram.sent(-1001000000201)) == 1  # the rest wait for their minutes
+
+
+async def test_a_short_database_outage_after_sending_does_not_send_twice(start, pg, postgres_url, broker,
+                                                                          namespace, monkeypatch) -> None:
+    from shared.repo import outbox
+
+    playground = await start(rate_limits=True, scale=SCALE)
+    chat = 700_001
+    await people(playground, [chat])
+    ids = await queue_rows(pg, [chat])
+    real, failures = outbox.mark_sent, [ConnectionError("database restarting")] * 2
+
+    async def flaky(session, outbox_id, message_id):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        await real(session, outbox_id, message_id)
+
+    monkeypatch.setattr(outbox, "mark_sent", flaky)
+    async with worker(broker, settings_for(postgres_url, playground.base), limits(SCALE, namespace)):
+        await asyncio.to_thread(enqueue, broker, ids)
+        found = await wait_rows(pg, ids)
+    assert found[ids[0]].status == "sent" and found[ids[0]].attempts == 1
+    assert received(await stats(playground), chat) == 1
+
+
+async def test_redis_failing_gives_the_row_back(pg, postgres_url) -> None:
+    from dramatiq.brokers.stub import StubBroker
+
+    class Down:
+        async def acquire(self, chat_id, ticket):  # type: ignore[no-untyped-def]
+            raise ConnectionError("redis is restarting")
+
+        async def close(self) -> None:
+            pass
+
+    bot, telegram = recording_bot()
+    deliverer = Deliverer(Settings(database_url=postgres_url, redis_url=None, broker="stub", _env_file=None),
+                          StubBroker(), bot=bot)
+    deliverer._limiter = Down()  # type: ignore[assignment]
+    ids = await queue_rows(pg, [710_001])
+    with pytest.raises(ConnectionError):
+        await deliverer.deliver(ids[0])
+    assert (await rows(pg, ids))[ids[0]].status == "pending" and telegram.sent(710_001) == []
+    await deliverer.close()

@@ -181,3 +181,16 @@ def test_without_redis_other_brokers_fall_back_to_memory(caplog: pytest.LogCaptu
     limiter = create_limiter(OtherBroker(), "redis://127.0.0.1:1/0", DeliveryLimits(_env_file=None), 1)
     assert isinstance(limiter, MemoryLimiter)
     assert "per process only" in caplog.text
+
+
+async def test_memory_limiter_forgets_what_no_longer_matters() -> None:
+    clock = FakeClock()
+    limiter = MemoryLimiter(CHATS, clock=clock)
+    for chat in range(1, 2001):
+        await limiter.acquire(chat, f"r{chat}")
+        await limiter.acquire(-chat, f"g{chat}")
+    clock.now += 700  # past every slot, window and ticket
+    for chat in range(1, 2001):
+        await limiter.debit(10_000 + chat)
+    assert not any(f"chat:{chat}" in limiter._tat or -chat in limiter._groups for chat in range(1, 2001))
+    assert limiter._tickets == {}

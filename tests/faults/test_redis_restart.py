@@ -17,7 +17,7 @@ What is checked afterwards:
 - the batch in flight is delivered, each notification once;
 - no message became two requests;
 - every message got an answer, its number or a plain "could not save" (xfail: a defect);
-- no notification waits for its 2-minute lease because Redis went away (xfail: a defect).
+- no notification waits for its 2-minute lease because Redis went away.
 """
 
 from __future__ import annotations
@@ -244,10 +244,6 @@ def test_the_batch_in_flight_is_delivered(outcome: Outcome) -> None:
     assert set(outcome.batch_copies.values()) == {1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: services/bot/delivery.py Deliverer.deliver calls self.limiter.acquire (Redis) after claiming the "
-    "row but outside the try/except that releases it, so a row claimed while Redis goes away stays "
-    "`sending` until SENDING_LEASE (2 minutes) ends (fix: docs/reliability.md)"))
 def test_no_notification_waits_for_a_lease_after_a_redis_restart(outcome: Outcome) -> None:
     assert outcome.waiting_for_lease == 0
 
