@@ -1,4 +1,5 @@
-"""Translation catalogues: every user-facing string lives in `zh.yaml` / `en.yaml`.
+"""Translation catalogues: every user-facing string lives in `zh.yaml` / `en.yaml`,
+plus one file per feature in `zh/` and `en/` (`zh/mediation.yaml` …), merged in name order.
 
 `t(locale, key, **params)` formats with `str.format`; zh is the default and the
 fallback when a key is missing in another locale.
@@ -26,9 +27,15 @@ def _flatten(prefix: str, node: object, out: dict[str, str]) -> None:
 
 @lru_cache(maxsize=None)
 def catalogue(locale: str) -> dict[str, str]:
-    data = yaml.safe_load((_DIR / f"{locale}.yaml").read_text(encoding="utf-8"))
     flat: dict[str, str] = {}
-    _flatten("", data, flat)
+    files = [_DIR / f"{locale}.yaml", *sorted((_DIR / locale).glob("*.yaml"))]
+    for path in files:
+        part: dict[str, str] = {}
+        _flatten("", yaml.safe_load(path.read_text(encoding="utf-8")) or {}, part)
+        clash = flat.keys() & part.keys()
+        if clash:
+            raise ValueError(f"{path.name}: keys defined twice: {sorted(clash)[:5]}")
+        flat.update(part)
     return flat
 
 
