@@ -28,40 +28,55 @@ BATCH = 500
 
 
 async def _advance(session: AsyncSession, request_id: int, column, current: int, nxt: int) -> bool:  # type: ignore[no-untyped-def]
-    result = await session.execute(update(Request).where(Request.id == request_id, column == current).values({column: nxt}))
+    result = await session.execute(update(Request).where(Request.id == request_id, column == current).values({column: nxt})
+                                   .execution_options(synchronize_session=False))
     return result.rowcount == 1
+
+
+async def _take_stage(session: AsyncSession, column, current: int, nxt: int, *criteria) -> list[Request]:  # type: ignore[no-untyped-def]
+    """Move up to BATCH matching requests from stage `current` to `nxt` in one statement and return
+    them. The stage is re-checked by the UPDATE itself, so a sweep running twice, or in two
+    schedulers at once, takes each request once."""
+    chosen = select(Request.id).where(*criteria, column == current).order_by(Request.id).limit(BATCH)
+    stmt = (update(Request).where(Request.id.in_(chosen.scalar_subquery()), column == current)
+            .values({column: nxt}).returning(Request)
+            .execution_options(synchronize_session=False, populate_existing=True))
+    return list((await session.scalars(stmt)).all())
+
+
+async def _users(session: AsyncSession, ids: set[int | None]) -> dict[int, User]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(wanted)))}
 
 
 async def sla_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> list[int]:
     """Overdue requests: a reminder to the assignee (or the team), then escalation to the staff group."""
     grace = timedelta(hours=config.defaults.sla_escalate_after_hours)
     outbox: list[int | None] = []
-    due = await session.scalars(select(Request).where(Request.status.in_(ACTIVE), Request.due_at < now,
-                                                      Request.sla_stage == 0).limit(BATCH))
-    for request in list(due):
-        if not await _advance(session, request.id, Request.sla_stage, 0, 1):
-            continue
-        await add_event(session, request.id, "sla_reminder")
-        text = t(notify.STAFF_LOCALE, "staff.sla_reminder", number=request.number,
-                 due=format_due(config, notify.STAFF_LOCALE, request.due_at))
-        card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
-        if request.assignee_id:
-            assignee = await session.get(User, request.assignee_id)
-            outbox.append(await notify.to_user(session, assignee, f"sla_reminder:{request.id}:{request.due_at.isoformat()}",
-                                               Reply(text, card.buttons), request.id))
-        else:
-            outbox.append(await notify.to_staff_group(session, config, request, f"sla_reminder:{request.due_at.isoformat()}",
-                                                      Reply(text + "\n\n" + card.text, card.buttons)))
-    late = await session.scalars(select(Request).where(Request.status.in_(ACTIVE), Request.due_at < now - grace,
-                                                       Request.sla_stage == 1).limit(BATCH))
-    for request in list(late):
-        if not await _advance(session, request.id, Request.sla_stage, 1, 2):
-            continue
-        await add_event(session, request.id, "sla_escalated")
-        card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
-        outbox.append(await notify.to_staff_group(
-            session, config, request, f"sla_escalated:{request.due_at.isoformat()}",
-            Reply(t(notify.STAFF_LOCALE, "staff.sla_escalated", number=request.number) + "\n\n" + card.text, card.buttons)))
+    with session.no_autoflush:  # events are written once, with the batch, not before every notification
+        due = await _take_stage(session, Request.sla_stage, 0, 1, Request.status.in_(ACTIVE), Request.due_at < now)
+        assignees = await _users(session, {r.assignee_id for r in due})
+        for request in due:
+            await add_event(session, request.id, "sla_reminder")
+            text = t(notify.STAFF_LOCALE, "staff.sla_reminder", number=request.number,
+                     due=format_due(config, notify.STAFF_LOCALE, request.due_at))
+            card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
+            if request.assignee_id:
+                outbox.append(await notify.to_user(session, assignees.get(request.assignee_id),
+                                                   f"sla_reminder:{request.id}:{request.due_at.isoformat()}",
+                                                   Reply(text, card.buttons), request.id))
+            else:
+                outbox.append(await notify.to_staff_group(session, config, request, f"sla_reminder:{request.due_at.isoformat()}",
+                                                          Reply(text + "\n\n" + card.text, card.buttons)))
+        late = await _take_stage(session, Request.sla_stage, 1, 2, Request.status.in_(ACTIVE), Request.due_at < now - grace)
+        for request in late:
+            await add_event(session, request.id, "sla_escalated")
+            card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
+            outbox.append(await notify.to_staff_group(
+                session, config, request, f"sla_escalated:{request.due_at.isoformat()}",
+                Reply(t(notify.STAFF_LOCALE, "staff.sla_escalated", number=request.number) + "\n\n" + card.text, card.buttons)))
     return [i for i in outbox if i]
 
 
@@ -70,12 +85,9 @@ async def followup_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
     remind = timedelta(days=config.defaults.followup_remind_after_days)
     close = remind + timedelta(days=config.defaults.followup_close_after_days)
     outbox: list[int | None] = []
-    waiting = await session.scalars(select(Request).where(Request.status == RequestStatus.RESOLVED, Request.solved.is_(None),
-                                                          Request.resolved_at < now - remind,
-                                                          Request.followup_stage == 0).limit(BATCH))
-    for request in list(waiting):
-        if not await _advance(session, request.id, Request.followup_stage, 0, 1):
-            continue
+    waiting = await _take_stage(session, Request.followup_stage, 0, 1, Request.status == RequestStatus.RESOLVED,
+                                Request.solved.is_(None), Request.resolved_at < now - remind)
+    for request in waiting:
         await add_event(session, request.id, "followup_reminder")
         question = await followup_question(session, request, reminder=True)
         outbox.append(await notify.to_resident(session, request, f"followup_reminder:{request.resolved_at.isoformat()}",
