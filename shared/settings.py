@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     playground_port: int = 8081
     playground_rate_limits: bool = False
 
+    # Staff dashboard (`linju dashboard`): server-rendered pages, login by a one-time code
+    # the bot sends to the staff member's chat. The secret signs login codes and CSRF tokens.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8082
+    dashboard_secret: SecretStr | None = None
+    dashboard_cookie_secure: bool = False
+    dashboard_session_hours: float = 12.0
+    dashboard_code_minutes: float = 10.0
+    # Open /metrics to anyone who can reach the port (empty), or require this bearer token.
+    metrics_token: SecretStr | None = None
+
     # People and operations
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
