@@ -120,6 +120,38 @@ def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     _until_signal(lambda stop: run_scheduler(settings, stop))
 
 
+def cmd_dashboard(settings: Settings, _args: argparse.Namespace) -> None:
+    from services.dashboard.app import run_dashboard
+
+    _until_signal(lambda stop: run_dashboard(settings, stop))
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    """Monthly CSV to stdout: `linju export requests --month 2026-11 [--community zjy]`."""
+    from shared import reports
+    from shared.runtime import Database, load_config
+
+    parsed = reports.parse_month(args.month)
+    if parsed is None:
+        raise SystemExit("--month must look like 2026-11")
+    config = load_config(settings)
+    if args.community and not config.has_community(args.community):
+        raise SystemExit(f"unknown community {args.community!r}; known: {', '.join(config.codes)}")
+    writer = reports.write_requests_csv if args.kind == "requests" else reports.write_hours_csv
+
+    async def main() -> int:
+        database = Database.connect(settings, pool_size=1)
+        try:
+            async with database.sessions() as session:
+                return await writer(session, sys.stdout, year=parsed[0], month=parsed[1],
+                                    tz=config.defaults.timezone,
+                                    communities=frozenset({args.community}) if args.community else None)
+        finally:
+            await database.close()
+
+    log.info("export written", extra={"kind": args.kind, "rows": asyncio.run(main())})
+
+
 def cmd_run(settings: Settings, _args: argparse.Namespace) -> None:
     from services.run_all import run_all
 
@@ -205,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     intake_sub.add_parser("export-feedback", help="print residents' category choices as JSONL")
     sub.add_parser("scheduler", help="run the scheduler").set_defaults(func=cmd_scheduler)
+    sub.add_parser("dashboard", help="run the staff web dashboard (metrics, exports)").set_defaults(func=cmd_dashboard)
+    export = sub.add_parser("export", help="monthly CSV of requests or volunteer hours to stdout")
+    export.add_argument("kind", choices=["requests", "hours"])
+    export.add_argument("--month", required=True, help="e.g. 2026-11")
+    export.add_argument("--community")
+    export.set_defaults(func=cmd_export)
     sub.add_parser("run", help="run everything in one process (make run)").set_defaults(func=cmd_run)
     sub.add_parser("check", help="exit 0 when the database and broker answer").set_defaults(func=cmd_check)
     dead = sub.add_parser("deadletters", help="list or replay dead-lettered queue messages")

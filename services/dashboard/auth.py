@@ -14,7 +14,7 @@ from datetime import timedelta
 import aiohttp_jinja2
 from aiohttp import web
 
-from services.dashboard.context import Viewer, dashboard, request_locale
+from services.dashboard.context import VIEWER, Viewer, dashboard, request_locale
 from shared import staff_login
 from shared.i18n import t
 
@@ -58,7 +58,7 @@ async def require_staff(request: web.Request, handler):  # type: ignore[no-untyp
             raise web.HTTPSeeOther("/login")
         raise web.HTTPForbidden(text="not signed in")
     user = active.user
-    request["viewer"] = Viewer(user_id=user.id, roles=tuple(user.roles or ()), community=user.community_code,
+    request[VIEWER] = Viewer(user_id=user.id, roles=tuple(user.roles or ()), community=user.community_code,
                                locale=request_locale(request, user.locale), csrf=active.csrf,
                                token_hash=active.token_hash)
     if request.method == "POST":
@@ -81,7 +81,8 @@ def _render_login(request: web.Request, template: str, status: int = 200, **cont
     locale = request_locale(request)
     csrf = staff_login.anonymous_csrf(dashboard(request).secret, token)
     response = aiohttp_jinja2.render_template(template, request, {
-        "csrf": csrf, "locale": locale, "tr": lambda key, **kw: t(locale, key, **kw), "viewer": None, **context},
+        "csrf": csrf, "locale": locale, "tr": lambda key, **kw: t(locale, key, **kw), "viewer": None, "error": None,
+        "challenge": "", **context},
         status=status)
     if new:
         response.set_cookie(BROWSER_COOKIE, token, max_age=86400, **_cookie_options(request))
@@ -144,7 +145,7 @@ async def login_verify(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    viewer: Viewer = request["viewer"]
+    viewer: Viewer = request[VIEWER]
     dash = dashboard(request)
     async with dash.database.sessions() as session:
         await staff_login.end_session(session, viewer.token_hash)

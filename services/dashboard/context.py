@@ -67,8 +67,11 @@ def dashboard(request: web.Request) -> Dashboard:
     return request.app[DASHBOARD]
 
 
+VIEWER = web.RequestKey("viewer", Viewer)
+
+
 def viewer(request: web.Request) -> Viewer:
-    return request["viewer"]
+    return request[VIEWER]
 
 
 def request_locale(request: web.Request, fallback: str | None = None) -> str:
