@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import IO
 from zoneinfo import ZoneInfo
 
@@ -39,11 +39,14 @@ def parse_month(text: str | None) -> tuple[int, int] | None:
 
 
 def month_bounds(year: int, month: int, tz: str) -> tuple[datetime, datetime]:
-    """[first instant, first instant of next month) in the communities' time zone."""
+    """[first instant, first instant of next month) in the communities' time zone, as UTC.
+
+    UTC because SQLite keeps timestamps as UTC text without an offset: bounds must be UTC to compare.
+    """
     zone = ZoneInfo(tz)
     start = datetime(year, month, 1, tzinfo=zone)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _iso(value: datetime | None, tz: str) -> str:
@@ -130,7 +133,7 @@ async def weekly(session: AsyncSession, *, today: date, weeks: int, tz: str,
     """The last `weeks` calendar weeks (Monday first), oldest first, ending with the current one."""
     zone = ZoneInfo(tz)
     first = week_start(today) - timedelta(weeks=weeks - 1)
-    since = datetime.combine(first, time.min, tzinfo=zone)
+    since = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
     stmt = _where_community(select(Request).where(Request.created_at >= since, Request.team.is_not(None)),
                             Request.community_code, communities)
     buckets: dict[date, list[Request]] = {first + timedelta(weeks=i): [] for i in range(weeks)}

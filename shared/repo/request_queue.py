@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
@@ -34,7 +34,8 @@ class QueueFilter:
 
 
 def _local_start(day: date, tz: str) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz))
+    """Midnight of a local day, as UTC (SQLite compares timestamps as UTC text)."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def build_query(f: QueueFilter, tz: str, now: datetime | None = None) -> Select:
