@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Open /metrics to anyone who can reach the port (empty), or require this bearer token.
     metrics_token: SecretStr | None = None
 
+    # Open311 GeoReport v2 (served by the dashboard): keys allowed to submit requests.
+    open311_api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # People and operations
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
@@ -77,6 +80,13 @@ class Settings(BaseSettings):
             return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("open311_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("redis_url", mode="before")

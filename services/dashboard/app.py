@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import text
 
-from services.dashboard import auth, ops, programmes, reports_views, requests_views
+from services.dashboard import auth, open311, ops, programmes, reports_views, requests_views
 from services.dashboard.context import DASHBOARD, Dashboard
 from shared.queue.broker import create_broker, redis_answers
 from shared.queue.contracts import send_async
@@ -35,7 +35,7 @@ def create_app(dash: Dashboard) -> web.Application:
                          undefined=jinja2.StrictUndefined)
     app.router.add_get("/", index)
     app.router.add_routes(auth.routes() + requests_views.routes() + programmes.routes() + reports_views.routes()
-                          + ops.routes())
+                          + ops.routes() + open311.routes())
     app.router.add_static("/static/", HERE / "static")
     return app
 

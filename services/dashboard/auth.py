@@ -22,7 +22,7 @@ log = logging.getLogger("linju.dashboard")
 
 SESSION_COOKIE = "linju_session"
 BROWSER_COOKIE = "linju_browser"
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/readyz", "/metrics", "/lang")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/readyz", "/metrics", "/lang/", "/open311/")
 PLATFORM = "telegram"
 
 
