@@ -14,7 +14,7 @@ from datetime import timedelta
 import aiohttp_jinja2
 from aiohttp import web
 
-from services.dashboard.context import VIEWER, Viewer, dashboard, request_locale
+from services.dashboard.context import VIEWER, Viewer, dashboard, read_form, request_locale
 from shared import staff_login
 from shared.i18n import t
 
@@ -62,7 +62,7 @@ async def require_staff(request: web.Request, handler):  # type: ignore[no-untyp
                                locale=request_locale(request, user.locale), csrf=active.csrf,
                                token_hash=active.token_hash)
     if request.method == "POST":
-        form = await request.post()
+        form = await read_form(request)
         if not staff_login.csrf_matches(active.csrf, form.get("csrf")):  # type: ignore[arg-type]
             log.warning("dashboard csrf rejected", extra={"user_id": user.id, "path": request.path})
             raise web.HTTPForbidden(text="invalid or missing CSRF token")
@@ -90,7 +90,7 @@ def _render_login(request: web.Request, template: str, status: int = 200, **cont
 
 
 async def _check_anonymous_csrf(request: web.Request) -> dict:
-    form = await request.post()
+    form = await read_form(request)
     token = request.cookies.get(BROWSER_COOKIE) or ""
     expected = staff_login.anonymous_csrf(dashboard(request).secret, token)
     if not token or not staff_login.csrf_matches(expected, form.get("csrf")):  # type: ignore[arg-type]

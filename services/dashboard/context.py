@@ -74,5 +74,13 @@ def viewer(request: web.Request) -> Viewer:
     return request[VIEWER]
 
 
+async def read_form(request: web.Request):  # type: ignore[no-untyped-def]
+    """The posted form; a malformed body (e.g. multipart without a boundary) is a 400, not a crash."""
+    try:
+        return await request.post()
+    except ValueError:
+        raise web.HTTPBadRequest(text="malformed form body") from None
+
+
 def request_locale(request: web.Request, fallback: str | None = None) -> str:
     return normalize_locale(request.cookies.get("lang") or fallback)

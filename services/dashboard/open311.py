@@ -64,7 +64,10 @@ def _key_ok(dash, given: str) -> bool:  # type: ignore[no-untyped-def]
 
 async def post_request(request: web.Request) -> web.Response:
     dash = dashboard(request)
-    form = {k: str(v) for k, v in (await request.post()).items()}
+    try:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+    except ValueError:
+        return _error(400, "the body must be application/x-www-form-urlencoded")
     if not form.get("api_key") or not _key_ok(dash, form["api_key"]):
         return _error(403, "a valid api_key is required")
     try:

@@ -13,7 +13,7 @@ from datetime import date
 from aiohttp import web
 from sqlalchemy import select
 
-from services.dashboard.context import dashboard, viewer
+from services.dashboard.context import dashboard, read_form, viewer
 from services.dashboard.render import page
 from shared import casework
 from shared.db.models import Referral, Request, RequestEvent, User
@@ -106,7 +106,7 @@ async def act(request: web.Request) -> web.Response:
     if action not in ACTIONS:
         raise web.HTTPNotFound()
     dash, who = dashboard(request), viewer(request)
-    form = await request.post()
+    form = await read_form(request)
     async with dash.database.sessions() as session:
         found = await _visible_request(session, request)
         back = f"/requests/{found.id}"
