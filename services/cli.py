@@ -178,7 +178,7 @@ def cmd_check(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
-    from shared.repo.users import get_or_create_user, grant_role
+    from shared.repo.users import get_or_create_user, grant_role, revoke_role
     from shared.runtime import Database, load_config
 
     async def main() -> None:
@@ -186,14 +186,21 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
         if args.community and not config.has_community(args.community):
             raise SystemExit(f"unknown community {args.community!r}; known: {', '.join(config.codes)}")
         database = Database.connect(settings)
-        async with database.sessions() as session:
-            user = await get_or_create_user(session, args.platform, str(args.platform_id))
-            grant_role(user, args.role)
-            if args.community:
-                user.community_code = args.community
-            await session.commit()
-        await database.close()
-        print(f"{args.platform}:{args.platform_id} is now {args.role}" + (f" in {args.community}" if args.community else ""))
+        who = f"{args.platform}:{args.platform_id}"
+        try:
+            async with database.sessions() as session:
+                user = await get_or_create_user(session, args.platform, str(args.platform_id))
+                if args.users_command == "demote":
+                    message = f"{who} is no longer {args.role}" if revoke_role(user, args.role) else f"{who} was not {args.role}"
+                else:
+                    grant_role(user, args.role)
+                    if args.community:
+                        user.community_code = args.community
+                    message = f"{who} is now {args.role}" + (f" in {args.community}" if args.community else "")
+                await session.commit()
+        finally:
+            await database.close()
+        print(message)
 
     asyncio.run(main())
 
@@ -222,7 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linju", description="Linju (邻聚) services and operator tools")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+    db = sub.add_parser("db", help="database: `linju db upgrade` (the same as `linju migrate`)")
+    db.add_argument("db_command", choices=["upgrade"])
+    db.set_defaults(func=cmd_migrate)
+    demo = sub.add_parser("demo", help="load demo data (idempotent): `linju demo [load]`")
+    demo.add_argument("demo_command", nargs="?", choices=["load"], default="load")
+    demo.set_defaults(func=cmd_demo)
     sub.add_parser("bot", help="run the Telegram bot (polling or webhook)").set_defaults(func=cmd_bot)
     deliver = sub.add_parser("deliver", help="run the notification delivery worker")
     deliver.add_argument("--threads", type=int, default=8)
@@ -245,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
     sub.add_parser("run", help="run everything in one process (make run)").set_defaults(func=cmd_run)
     sub.add_parser("check", help="exit 0 when the database and broker answer").set_defaults(func=cmd_check)
-    dead = sub.add_parser("deadletters", help="list or replay dead-lettered queue messages")
+    dead = sub.add_parser("deadletters", aliases=["dead-letters"], help="list or replay dead-lettered queue messages")
     dead.add_argument("deadletters_command", choices=["list", "replay"])
     dead.set_defaults(func=cmd_deadletters)
     users = sub.add_parser("users", help="manage users")
@@ -256,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--community")
     promote.add_argument("--platform", default="telegram")
     promote.set_defaults(func=cmd_users)
+    demote = users_sub.add_parser("demote", help="take a role away")
+    demote.add_argument("platform_id")
+    demote.add_argument("--role", required=True, choices=["volunteer", "staff", "admin"])
+    demote.add_argument("--platform", default="telegram")
+    demote.set_defaults(func=cmd_users, community=None)
     return parser
 
 
