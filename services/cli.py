@@ -51,17 +51,33 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def _with_health(settings: Settings, main: Callable[[asyncio.Event], Awaitable[None]]) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Serve /healthz and /readyz on HEALTH_PORT (when set) while `main` runs."""
+    from shared import health
+
+    async def wrapped(stop: asyncio.Event) -> None:
+        started = await health.start(settings)
+        try:
+            await main(stop)
+        finally:
+            await health.stop(started)
+
+    return wrapped
+
+
 def cmd_bot(settings: Settings, _args: argparse.Namespace) -> None:
     from services.bot.main import run_bot
 
-    _until_signal(lambda stop: run_bot(settings, stop))
+    _until_signal(_with_health(settings, lambda stop: run_bot(settings, stop)))
 
 
 def _run_worker(settings: Settings, register: Callable, queues: set[str], threads: int) -> None:  # type: ignore[type-arg]
     import dramatiq
 
+    from shared import health
     from shared.queue.broker import create_broker
 
+    health.start_in_thread(settings)
     broker = create_broker(settings)
     dramatiq.set_broker(broker)
     register(broker, settings)
@@ -117,7 +133,7 @@ def cmd_intake(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     from services.scheduler.main import run_scheduler
 
-    _until_signal(lambda stop: run_scheduler(settings, stop))
+    _until_signal(_with_health(settings, lambda stop: run_scheduler(settings, stop)))
 
 
 def cmd_dashboard(settings: Settings, _args: argparse.Namespace) -> None:
