@@ -148,3 +148,20 @@ async def test_demoted_staff_lose_their_session(browser, people, db):
         user.roles = []
         await session.commit()
     assert (await browser.client.get("/requests", allow_redirects=False)).status == 303
+
+
+async def test_staff_without_a_community_get_no_code(browser, people, db):
+    from tests.dashboard.conftest import add_person
+
+    await add_person(db, "9010", "无社区", "staff", None)
+    await browser.ask_code("9010")
+    assert await browser.code_sent_to("9010") == []
+
+
+async def test_malformed_form_bodies_are_refused_not_crashed(browser, people):
+    await browser.login_csrf()
+    bad = {"Content-Type": "multipart/form-data"}  # no boundary
+    assert (await browser.client.post("/login", data=b"x", headers=bad)).status == 400
+    await browser.sign_in(STAFF_ZJY)
+    assert (await browser.client.post("/logout", data=b"x", headers=bad)).status == 400
+    assert (await browser.client.get("/requests", allow_redirects=False)).status == 200  # still signed in
