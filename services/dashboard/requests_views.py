@@ -26,8 +26,10 @@ from shared.taxonomy import LABELS
 
 log = logging.getLogger("linju.dashboard")
 
-FLASHES = frozenset({"taken", "replied", "resolved", "category", "reassigned", "already", "refused", "empty"})
-ACTIONS = ("take", "reply", "resolve", "category", "reassign")
+FLASHES = frozenset({"taken", "replied", "resolved", "category", "reassigned", "referred", "referral_answered",
+                     "already", "refused", "empty", "bad_reference"})
+ACTIONS = ("take", "reply", "resolve", "category", "reassign", "refer", "referral_answered")
+REFERENCE_LIMIT = 60  # as in chat (shared.flows.staff)
 STATUS_CHOICES = ("open", *[s.value for s in RequestStatus])
 
 
@@ -95,6 +97,9 @@ async def detail(request: web.Request) -> web.Response:
         "r": found, "timeline": timeline, "referrals": referrals, "resident": resident, "assignee": assignee,
         "labels": [label for label in LABELS if label != found.category],
         "moves": [c for c in dash.config.communities if c.code != found.community_code],
+        "bodies": dash.config.defaults.referral_bodies,
+        "body_names": {b.code: b.name.get(who.locale) or b.name["zh"] for b in dash.config.defaults.referral_bodies},
+        "waiting_referral": any(ref.answered_at is None for ref in referrals),
         "open": found.status in OPEN_STATUSES, "may_reply": found.status in OPEN_STATUSES or found.status == RequestStatus.RESOLVED,
         "may_take": found.status == RequestStatus.ROUTED, "is_overdue": is_overdue(found),
         "flash": flash if flash in FLASHES else None})
@@ -120,6 +125,12 @@ async def act(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text="unknown category")
         if action == "reassign" and not dash.config.has_community(argument):
             raise web.HTTPBadRequest(text="unknown community")
+        reference = clean_text(str(form.get("reference", "")))
+        if action == "refer":
+            if dash.config.referral_body(argument) is None:
+                raise web.HTTPBadRequest(text="unknown referral body")
+            if not reference or not has_words(reference) or len(reference) > REFERENCE_LIMIT:
+                raise web.HTTPSeeOther(f"{back}?done=bad_reference")
         if not await claim_submission(session, str(form.get("nonce", "")), staff):
             raise web.HTTPSeeOther(f"{back}?done=already")
         if action == "take":
@@ -130,8 +141,13 @@ async def act(request: web.Request) -> web.Response:
             ids, done = await casework.resolve(session, dash.config, found, staff), "resolved"
         elif action == "category":
             ids, done = await casework.change_category(session, dash.config, found, staff, argument), "category"
-        else:
+        elif action == "reassign":
             ids, done = await casework.reassign(session, dash.config, found, staff, argument), "reassigned"
+        elif action == "refer":
+            ids, done = await casework.refer(session, dash.config, found, staff, argument, reference), "referred"
+        else:
+            answered = await casework.referral_answered(session, found, staff)
+            ids, done = ([] if answered else None), "referral_answered"
         if ids is None:
             await session.rollback()
             raise web.HTTPSeeOther(f"{back}?done=refused")

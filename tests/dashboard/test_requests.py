@@ -225,3 +225,23 @@ async def test_personal_data_stays_out_of_info_logs(browser, people, db, config,
     assert "dashboard action" in logged  # the actions are logged …
     for secret in ("13800001111", "501", "张阿姨", "王社工", "师傅明天来", code, STAFF_ZJY):
         assert secret not in logged, secret  # … without what anyone wrote, names, codes or chat ids
+
+
+async def test_refer_outside_and_record_the_answer(browser, people, db, config):
+    request = await add_request(db, config, people.resident, "zjy", "自来水发黄好几天了")
+    await browser.sign_in(STAFF_ZJY)
+    body = config.defaults.referral_bodies[0].code
+    response = await browser.act(request.id, "refer", body)  # no reference
+    assert response.headers["Location"].endswith("done=bad_reference")
+    response = await browser.act(request.id, "refer", "no-such-body")
+    assert response.status == 400
+    forms = await browser.forms(request.id)
+    csrf, nonce = forms["refer"]
+    for _ in range(2):
+        response = await browser.client.post(f"/requests/{request.id}/refer", allow_redirects=False,
+                                             data={"csrf": csrf, "nonce": nonce, "value": body, "reference": "WS-2026-118"})
+    assert await _events(db, request.id, "referred") == 1
+    assert "WS-2026-118" in await (await browser.client.get(f"/requests/{request.id}")).text()
+    assert (await browser.act(request.id, "referral_answered")).headers["Location"].endswith("done=referral_answered")
+    assert await _events(db, request.id, "referral_answered") == 1
+    assert "referral_answered" not in await browser.forms(request.id)
