@@ -51,17 +51,33 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def _with_health(settings: Settings, main: Callable[[asyncio.Event], Awaitable[None]]) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """Serve /healthz and /readyz on HEALTH_PORT (when set) while `main` runs."""
+    from shared import health
+
+    async def wrapped(stop: asyncio.Event) -> None:
+        started = await health.start(settings)
+        try:
+            await main(stop)
+        finally:
+            await health.stop(started)
+
+    return wrapped
+
+
 def cmd_bot(settings: Settings, _args: argparse.Namespace) -> None:
     from services.bot.main import run_bot
 
-    _until_signal(lambda stop: run_bot(settings, stop))
+    _until_signal(_with_health(settings, lambda stop: run_bot(settings, stop)))
 
 
 def _run_worker(settings: Settings, register: Callable, queues: set[str], threads: int) -> None:  # type: ignore[type-arg]
     import dramatiq
 
+    from shared import health
     from shared.queue.broker import create_broker
 
+    health.start_in_thread(settings)
     broker = create_broker(settings)
     dramatiq.set_broker(broker)
     register(broker, settings)
@@ -117,7 +133,39 @@ def cmd_intake(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
     from services.scheduler.main import run_scheduler
 
-    _until_signal(lambda stop: run_scheduler(settings, stop))
+    _until_signal(_with_health(settings, lambda stop: run_scheduler(settings, stop)))
+
+
+def cmd_dashboard(settings: Settings, _args: argparse.Namespace) -> None:
+    from services.dashboard.app import run_dashboard
+
+    _until_signal(lambda stop: run_dashboard(settings, stop))
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> None:
+    """Monthly CSV to stdout: `linju export requests --month 2026-11 [--community zjy]`."""
+    from shared import reports
+    from shared.runtime import Database, load_config
+
+    parsed = reports.parse_month(args.month)
+    if parsed is None:
+        raise SystemExit("--month must look like 2026-11")
+    config = load_config(settings)
+    if args.community and not config.has_community(args.community):
+        raise SystemExit(f"unknown community {args.community!r}; known: {', '.join(config.codes)}")
+    writer = reports.write_requests_csv if args.kind == "requests" else reports.write_hours_csv
+
+    async def main() -> int:
+        database = Database.connect(settings, pool_size=1)
+        try:
+            async with database.sessions() as session:
+                return await writer(session, sys.stdout, year=parsed[0], month=parsed[1],
+                                    tz=config.defaults.timezone,
+                                    communities=frozenset({args.community}) if args.community else None)
+        finally:
+            await database.close()
+
+    log.info("export written", extra={"kind": args.kind, "rows": asyncio.run(main())})
 
 
 def cmd_run(settings: Settings, _args: argparse.Namespace) -> None:
@@ -146,7 +194,7 @@ def cmd_check(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
-    from shared.repo.users import get_or_create_user, grant_role
+    from shared.repo.users import get_or_create_user, grant_role, revoke_role
     from shared.runtime import Database, load_config
 
     async def main() -> None:
@@ -154,14 +202,21 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
         if args.community and not config.has_community(args.community):
             raise SystemExit(f"unknown community {args.community!r}; known: {', '.join(config.codes)}")
         database = Database.connect(settings)
-        async with database.sessions() as session:
-            user = await get_or_create_user(session, args.platform, str(args.platform_id))
-            grant_role(user, args.role)
-            if args.community:
-                user.community_code = args.community
-            await session.commit()
-        await database.close()
-        print(f"{args.platform}:{args.platform_id} is now {args.role}" + (f" in {args.community}" if args.community else ""))
+        who = f"{args.platform}:{args.platform_id}"
+        try:
+            async with database.sessions() as session:
+                user = await get_or_create_user(session, args.platform, str(args.platform_id))
+                if args.users_command == "demote":
+                    message = f"{who} is no longer {args.role}" if revoke_role(user, args.role) else f"{who} was not {args.role}"
+                else:
+                    grant_role(user, args.role)
+                    if args.community:
+                        user.community_code = args.community
+                    message = f"{who} is now {args.role}" + (f" in {args.community}" if args.community else "")
+                await session.commit()
+        finally:
+            await database.close()
+        print(message)
 
     asyncio.run(main())
 
@@ -190,7 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linju", description="Linju (邻聚) services and operator tools")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+    db = sub.add_parser("db", help="database: `linju db upgrade` (the same as `linju migrate`)")
+    db.add_argument("db_command", choices=["upgrade"])
+    db.set_defaults(func=cmd_migrate)
+    demo = sub.add_parser("demo", help="load demo data (idempotent): `linju demo [load]`")
+    demo.add_argument("demo_command", nargs="?", choices=["load"], default="load")
+    demo.set_defaults(func=cmd_demo)
     sub.add_parser("bot", help="run the Telegram bot (polling or webhook)").set_defaults(func=cmd_bot)
     deliver = sub.add_parser("deliver", help="run the notification delivery worker")
     deliver.add_argument("--threads", type=int, default=8)
@@ -205,9 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     intake_sub.add_parser("export-feedback", help="print residents' category choices as JSONL")
     sub.add_parser("scheduler", help="run the scheduler").set_defaults(func=cmd_scheduler)
+    sub.add_parser("dashboard", help="run the staff web dashboard (metrics, exports)").set_defaults(func=cmd_dashboard)
+    export = sub.add_parser("export", help="monthly CSV of requests or volunteer hours to stdout")
+    export.add_argument("kind", choices=["requests", "hours"])
+    export.add_argument("--month", required=True, help="e.g. 2026-11")
+    export.add_argument("--community")
+    export.set_defaults(func=cmd_export)
     sub.add_parser("run", help="run everything in one process (make run)").set_defaults(func=cmd_run)
     sub.add_parser("check", help="exit 0 when the database and broker answer").set_defaults(func=cmd_check)
-    dead = sub.add_parser("deadletters", help="list or replay dead-lettered queue messages")
+    dead = sub.add_parser("deadletters", aliases=["dead-letters"], help="list or replay dead-lettered queue messages")
     dead.add_argument("deadletters_command", choices=["list", "replay"])
     dead.set_defaults(func=cmd_deadletters)
     users = sub.add_parser("users", help="manage users")
@@ -218,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--community")
     promote.add_argument("--platform", default="telegram")
     promote.set_defaults(func=cmd_users)
+    demote = users_sub.add_parser("demote", help="take a role away")
+    demote.add_argument("platform_id")
+    demote.add_argument("--role", required=True, choices=["volunteer", "staff", "admin"])
+    demote.add_argument("--platform", default="telegram")
+    demote.set_defaults(func=cmd_users, community=None)
     return parser
 
 

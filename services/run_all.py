@@ -15,6 +15,7 @@ import dramatiq
 
 from services.bot import delivery
 from services.bot.main import run_bot
+from services.dashboard.app import start_dashboard
 from services.intake import worker as intake_worker
 from services.scheduler.main import run_scheduler
 from shared.db.migrate import upgrade
@@ -70,14 +71,18 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     delivery.register(broker, settings)
     worker = dramatiq.Worker(broker, worker_threads=4)
     await asyncio.to_thread(worker.start)
+    dashboard, dashboard_db = await start_dashboard(settings, broker)
     log.info("all services started", extra={"broker": describe(broker), "database": settings.database_url.split(":")[0]})
     if playground is not None:
         print(f"\n  Linju is running. Open http://{settings.playground_host}:{settings.playground_port}/ "
-              "to chat with the bot as a resident, a volunteer or a staff member.\n  Press Ctrl+C to stop.\n",
+              "to chat with the bot as a resident, a volunteer or a staff member.\n"
+              f"  Staff dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/\n  Press Ctrl+C to stop.\n",
               flush=True)
     try:
         await asyncio.gather(run_bot(settings, stop, broker=broker), run_scheduler(settings, stop, broker=broker))
     finally:
         await asyncio.to_thread(worker.stop, 10_000)
+        await dashboard.cleanup()
+        await dashboard_db.close()
         if playground is not None:
             await playground.cleanup()

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     playground_port: int = 8081
     playground_rate_limits: bool = False
 
+    # Staff dashboard (`linju dashboard`): server-rendered pages, login by a one-time code
+    # the bot sends to the staff member's chat. The secret signs login codes and CSRF tokens.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8082
+    dashboard_secret: SecretStr | None = None
+    dashboard_cookie_secure: bool = False
+    dashboard_session_hours: float = 12.0
+    dashboard_code_minutes: float = 10.0
+    # Open /metrics to anyone who can reach the port (empty), or require this bearer token.
+    metrics_token: SecretStr | None = None
+
+    # Open311 GeoReport v2 (served by the dashboard): keys allowed to submit requests.
+    open311_api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # People and operations
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
@@ -66,6 +80,13 @@ class Settings(BaseSettings):
             return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("open311_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("redis_url", mode="before")

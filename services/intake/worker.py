@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import dramatiq
 
@@ -16,10 +17,12 @@ from services.intake.classifier import Classifier, load_classifier
 from shared.config import CommunitiesConfig
 from shared.domain.requests import RequestStatus
 from shared.intake.outcome import IntakeDecision, apply_decision
+from shared.open311 import service_hint
 from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, DeliverNotification, send
 from shared.repo.requests import get_request
 from shared.runtime import Database, load_config
 from shared.settings import Settings
+from shared.taxonomy import FLOW_LABELS, MENU_LABEL
 
 log = logging.getLogger("linju.intake")
 
@@ -50,6 +53,11 @@ class Intake:
                 label=result.label, urgent=result.urgent, confidence=result.confidence, decided=result.decided,
                 choices=tuple(result.choices(3)), rule=result.rule,
             )
+            # An Open311 submitter chose a service: it decides where the classifier is unsure
+            # or sees no case (there is no chat in which to ask them); urgency stays the classifier's.
+            hint = service_hint(request)
+            if hint and (not decision.decided or decision.label in FLOW_LABELS or decision.label == MENU_LABEL):
+                decision = replace(decision, label=hint, decided=True)
             outbox_ids = await apply_decision(session, self.config, request, decision)
             await session.commit()
         log.info("request classified", extra={"request_id": request_id, "label": decision.label,

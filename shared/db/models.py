@@ -390,3 +390,42 @@ class BookWish(Base):
     search_key: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class StaffLoginCode(Base):
+    """A one-time dashboard login code sent by the bot to a staff member's chat (only its HMAC is stored)."""
+
+    __tablename__ = "staff_login_codes"
+    __table_args__ = (Index("ix_staff_login_codes_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    challenge: Mapped[str] = mapped_column(String(64), unique=True)  # names this attempt in the login form
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_staff_login_codes_user"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class StaffSession(Base):
+    """A dashboard session: the cookie holds a random token, the table its SHA-256 and the CSRF token."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_staff_sessions_user"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class StaffSubmission(Base):
+    """A dashboard form handled once: a second submit of the same form (double click, back+resend) changes nothing."""
+
+    __tablename__ = "staff_submissions"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_staff_submissions_user"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -50,3 +50,13 @@ def grant_role(user: User, role: str) -> None:
         raise ValueError(f"unknown role {role!r}")
     if role not in (user.roles or []):
         user.roles = [*(user.roles or []), role]
+
+
+def revoke_role(user: User, role: str) -> bool:
+    """Take a role away; True when the user had it. Their dashboard sessions stop at the next request."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    if role not in (user.roles or []):
+        return False
+    user.roles = [r for r in user.roles if r != role]
+    return True
