@@ -1,7 +1,7 @@
 """book exchange: books, search postings, holds, the points ledger, wish lists
 
 Revision ID: 0006
-Revises: 0005  (MERGE NOTE: becomes 0005 once the fridge migration 0005 is merged)
+Revises: 0005
 Create Date: 2026-11-28 15:10:26.006386
 """
 from alembic import op

@@ -1,7 +1,7 @@
 """staff dashboard: login codes, sessions, once-only form submissions
 
 Revision ID: 0009
-Revises: 0006  (MERGE NOTE: the integrator re-chains this after the other branches' migrations)
+Revises: 0006
 Create Date: 2026-11-30 23:30:00
 """
 from alembic import op
