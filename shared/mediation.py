@@ -682,6 +682,7 @@ async def mediation_sweep(session: AsyncSession, config: CommunitiesConfig, now:
 
     Each step advances a stage column with a conditional UPDATE first, so running twice sends nothing twice.
     """
+    now = as_utc(now)
     ids: OutboxIds = []
     horizon = now + timedelta(hours=168)
     upcoming = await session.scalars(select(MediationSession).where(
