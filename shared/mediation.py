@@ -757,3 +757,30 @@ async def community_stats(session: AsyncSession, config: CommunitiesConfig, comm
     steps = ladder(config, community)
     return CommunityStats(len(case_ids), open_now,
                           [(code, rules.level_stats(stages, agreed, i)) for i, code in enumerate(steps.levels)])
+
+
+# --- the person's own data (PIPL: /mydata, /forgetme) ---------------------------------------------------
+
+async def export_party_data(session: AsyncSession, user: User) -> list[dict[str, object]]:
+    """The cases this person is a party of, with what they wrote; never the other side or the notes."""
+    found = await session.execute(select(MediationParty, MediationCase.number).join(
+        MediationCase, MediationCase.id == MediationParty.case_id).where(MediationParty.user_id == user.id)
+        .order_by(MediationParty.id))
+    out = []
+    for party, number in found:
+        written = await session.scalars(select(MediationNote.text).where(
+            MediationNote.party_id == party.id, MediationNote.kind == "party_message").order_by(MediationNote.id))
+        out.append({"case": number, "side": party.side, "name": party.name, "status": party.status,
+                    "consent_at": party.consent_at.isoformat() if party.consent_at else None,
+                    "messages_to_mediators": list(written)})
+    return out
+
+
+async def forget_party(session: AsyncSession, user: User, erased: str) -> None:
+    """Erase the person's name and private messages on every case; statuses and answers stay for statistics."""
+    party_ids = list(await session.scalars(select(MediationParty.id).where(MediationParty.user_id == user.id)))
+    if not party_ids:
+        return
+    await session.execute(update(MediationParty).where(MediationParty.id.in_(party_ids)).values(name=erased))
+    await session.execute(update(MediationNote).where(MediationNote.party_id.in_(party_ids),
+                                                      MediationNote.kind == "party_message").values(text=erased))

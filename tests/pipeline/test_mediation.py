@@ -21,6 +21,7 @@ from shared.db.models import (
     MediationCase,
     MediationNote,
     MediationParty,
+    MediationSession,
     MediationStage,
     OutboxMessage,
     Request,
@@ -194,7 +195,6 @@ async def test_a_whole_case_from_invitation_to_follow_up(room, db, config):
     assert len(p.telegram.sent(REPORTER)) == n_rep + 1
 
     meeting = (await one(db, MediationCase, MediationCase.id == case.id))
-    from shared.db.models import MediationSession
     first = await one(db, MediationSession, MediationSession.case_id == case.id)
     assert "没有权限" in await press(p, NEIGHBOUR, f"mdss:held:{first.id}")
     await press(p, MEDIATOR, f"mdss:held:{first.id}")
@@ -384,6 +384,14 @@ async def test_forged_and_malformed_callbacks_change_nothing(room, db, config):
         assert "失效" in reply, (data, reply)
     assert await count(db, OutboxMessage) == before
     assert await count(db, MediationParty) == 2 and await count(db, MediationNote) == 0
+    # A party of one case cannot answer another case's agreement, even with their own party id.
+    await press(p, MEDIATOR, f"md:agree:{case.id}")
+    await say(p, MEDIATOR, "双方互相体谅。")
+    agreement = await one(db, MediationAgreement)
+    assert "没有权限" in await press(p, OUTSIDER, f"mdk:{agreement.id}:{outsider_party.id}:yes")
+    assert "没有权限" in await press(p, OUTSIDER, f"mdk:{agreement.id}:{reporter.id}:yes")
+    assert await count(db, MediationAgreement, MediationAgreement.status == "proposed") == 1
+    await press(p, REPORTER, f"mdk:{agreement.id}:{reporter.id}:no")      # back to mediation
     # A party cannot join their own case as the other side, nor a mediator as a party.
     await press(p, MEDIATOR, f"md:party:{case.id}")
     await say(p, MEDIATOR, "对门邻居")
@@ -428,3 +436,56 @@ async def test_followup_reminder_then_closed_unconfirmed_and_sweeps_idempotent(r
     agreement = await one(db, MediationAgreement, MediationAgreement.id == agreement.id)
     assert case.status == "resolved" and agreement.held is None
     assert "过期" in await press(p, REPORTER, f"mdf:{agreement.id}:{reporter.id}:yes")
+
+
+async def test_decline_cancel_my_data_forget_me_and_english(room, db, config):
+    p = room
+    request, case = await open_case(p, db)
+    reporter = await one(db, MediationParty, MediationParty.side == 1)
+    await press(p, REPORTER, f"mdy:{reporter.id}:yes")
+    # The invited side declines: the invitation is used up and no account is linked to the case.
+    await press(p, MEDIATOR, f"md:party:{case.id}")
+    await say(p, MEDIATOR, "三楼张先生")
+    await press(p, MEDIATOR, f"md:pinv:{case.id}")
+    code = re.findall(r"/join ([A-Z0-9]{8})", texts(p, MEDIATOR))[-1]
+    invited = await one(db, MediationParty, MediationParty.side == 2)
+    await p.feed(p.updates.message(NEIGHBOUR, f"/start md{code}", first_name="张伟"))
+    assert "没有保存" in await press(p, NEIGHBOUR, f"mdy:{invited.id}:no")
+    invited = await one(db, MediationParty, MediationParty.id == invited.id)
+    neighbour = await one(db, User, User.external_id == str(NEIGHBOUR))
+    assert (invited.status, invited.user_id, invited.invite_hash) == ("declined", None, None)
+    assert neighbour.consent_at is None                                     # declining consents to nothing
+    assert "拒绝参与" in texts(p, MEDIATOR)
+
+    # A session planned and cancelled: the reporter is told; a cancelled session is never reminded.
+    await press(p, MEDIATOR, f"md:sess:{case.id}")
+    text, start = session_text(2)
+    await say(p, MEDIATOR, text)
+    meeting = await one(db, MediationSession)
+    assert "调解案件" in await press(p, CJX_STAFF, f"md:join:{case.id}")     # staff join as co-mediator
+    assert "只能由本案的主调解员" in await press(p, CJX_STAFF, f"mdss:cancel:{meeting.id}")
+    await press(p, MEDIATOR, f"mdss:cancel:{meeting.id}")
+    assert "已取消" in last(p, REPORTER)
+    assert "开过或取消" in await press(p, MEDIATOR, f"mdss:cancel:{meeting.id}")
+    assert await sweep(p, config, start - timedelta(hours=12)) == 0
+
+    # The reporter writes privately, then sees it in /mydata, then erases it with /forgetme.
+    await press(p, REPORTER, f"mdv:{reporter.id}")
+    await press(p, REPORTER, f"mdm:{reporter.id}")
+    await say(p, REPORTER, "他家孩子每天晚上跳绳到十一点")
+    mine = await say(p, REPORTER, "/mydata")
+    assert "跳绳" in mine and case.number in mine and NOTE not in mine and "三楼张先生" not in mine
+    await say(p, REPORTER, "/forgetme")
+    await press(p, REPORTER, "fm:yes")
+    async with db.sessions() as session:
+        party = await session.get(MediationParty, reporter.id)
+        written = list(await session.scalars(select(MediationNote.text).where(MediationNote.party_id == reporter.id)))
+    assert party.name != "陈大娘" and "跳绳" not in "".join(written) and party.status == "consented"
+
+    # English mediators and parties get English, with the same privacy.
+    async with db.sessions() as session:
+        mediator = await session.scalar(select(User).where(User.external_id == str(MEDIATOR)))
+        mediator.locale = "en"
+        await session.commit()
+    card = await press(p, MEDIATOR, f"md:view:{case.id}")
+    assert "Mediation case" in card and "Building informant" in card and "declined" in card
