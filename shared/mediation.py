@@ -164,6 +164,12 @@ async def _move(session: AsyncSession, case: MediationCase, target: CaseStatus, 
     return True
 
 
+async def _lock_case(session: AsyncSession, case_id: int) -> None:
+    """Serialise answers on one case (PostgreSQL row lock), so the last of two simultaneous "yes" sees both."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(MediationCase.id).where(MediationCase.id == case_id).with_for_update())
+
+
 async def _end_stage(session: AsyncSession, case: MediationCase, outcome: StageOutcome, now: datetime,
                      reason: str | None = None) -> None:
     await session.execute(update(MediationStage).where(MediationStage.case_id == case.id, MediationStage.ended_at.is_(None))
@@ -303,13 +309,17 @@ async def add_party(session: AsyncSession, case: MediationCase, mediator: User, 
         return None, None
     sides = list(await session.scalars(select(MediationParty.side).where(MediationParty.case_id == case.id)))
     code = None if offline else new_code()
-    party = MediationParty(case_id=case.id, side=rules.side_label_index(sides), role="other", name=name[:100],
-                           status=str(PartyStatus.RECORDED if offline else PartyStatus.INVITED),
-                           invite_hash=None if offline else _hash(code),
-                           invite_expires_at=None if offline else now + timedelta(days=rules.INVITE_DAYS),
-                           consent_at=now if offline else None, created_by=mediator.id)
-    session.add(party)
-    await session.flush()
+    # INSERT … ON CONFLICT on (case, side): the same press handled twice at once adds one party.
+    party_id = (await session.execute(insert_for(session, MediationParty).values(
+        case_id=case.id, side=rules.side_label_index(sides), role="other", name=name[:100],
+        status=str(PartyStatus.RECORDED if offline else PartyStatus.INVITED),
+        invite_hash=None if offline else _hash(code),
+        invite_expires_at=None if offline else now + timedelta(days=rules.INVITE_DAYS),
+        consent_at=now if offline else None, created_by=mediator.id)
+        .on_conflict_do_nothing(index_elements=["case_id", "side"]).returning(MediationParty.id))).scalar_one_or_none()
+    if party_id is None:
+        return None, None
+    party = await session.get(MediationParty, party_id)
     return party, code
 
 
@@ -526,7 +536,8 @@ class Answered:
 async def answer_agreement(session: AsyncSession, config: CommunitiesConfig, agreement: MediationAgreement,
                            party: MediationParty, yes: bool, by: User, now: datetime) -> Answered:
     """A party accepts or declines the written agreement. All accept → agreed; one declines → mediation goes on."""
-    case = await session.get(MediationCase, agreement.case_id)
+    await _lock_case(session, agreement.case_id)
+    case = await session.get(MediationCase, agreement.case_id, populate_existing=True)
     if agreement.status != AgreementStatus.PROPOSED or case.status != CaseStatus.PROPOSED:
         return Answered("stale")
     if not await _answer(session, agreement, party, "accept", yes, by):
@@ -577,9 +588,9 @@ async def escalate(session: AsyncSession, config: CommunitiesConfig, case: Media
     _start_stage(session, case, case.level, now)
     level = level_name(config, case, "zh")
     await add_event(session, case.request_id, "mediation_escalated", actor=f"user:{lead.id}", level=level)
-    ids = await _to_mediators(session, case, f"escalated:{case.level}", "mediation.escalated_mediators", level=level,
-                              reason=reason)
-    ids += await _to_parties(session, case, f"escalated:{case.level}", "mediation.escalated_parties", level=level)
+    key = f"escalated:{case.id}:{case.level}"
+    ids = await _to_mediators(session, case, key, "mediation.escalated_mediators", level=level, reason=reason)
+    ids += await _to_parties(session, case, key, "mediation.escalated_parties", level=level)
     ids += await _to_group(session, config, case, f"escalated:{case.id}:{case.level}", "mediation.group_escalated",
                            level=level)
     return ids
@@ -643,7 +654,8 @@ async def _ask_followup(session: AsyncSession, case: MediationCase, agreement: M
 async def answer_followup(session: AsyncSession, config: CommunitiesConfig, agreement: MediationAgreement,
                           party: MediationParty, yes: bool, by: User, now: datetime) -> Answered:
     """"Does the agreement hold?" All yes → resolved and counted as holding; one no → reopened at the same level."""
-    case = await session.get(MediationCase, agreement.case_id)
+    await _lock_case(session, agreement.case_id)
+    case = await session.get(MediationCase, agreement.case_id, populate_existing=True)
     latest = await current_agreement(session, case.id)
     if case.status != CaseStatus.FOLLOWUP or latest is None or latest.id != agreement.id:
         return Answered("stale")

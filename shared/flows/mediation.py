@@ -190,6 +190,9 @@ async def case_card(ctx: FlowContext, case: MediationCase) -> Reply:
         buttons += [Button(t(ctx.locale, "mediation.legal"), actions.make("md", "legal", case.id)),
                     Button(t(ctx.locale, "mediation.close"), actions.make("md", "close", case.id))]
     for meeting in meetings:
+        if meeting.status == SessionStatus.HELD and case.status in rules.ACTIVE:
+            buttons.append(Button(t(ctx.locale, "mediation.attendance", when=service.local_when(
+                ctx.config, ctx.locale, meeting.starts_at)), actions.make("mdss", "att", meeting.id)))
         if meeting.status == SessionStatus.SCHEDULED:
             buttons.append(Button(t(ctx.locale, "mediation.session_held", when=service.local_when(
                 ctx.config, ctx.locale, meeting.starts_at)), actions.make("mdss", "held", meeting.id)))
