@@ -144,6 +144,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
 
 async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None) -> list[Reply]:
     awaiting = ctx.state.get("await")
+    if awaiting is None and ctx.state.get("md_last") == idempotency_key:
+        return []  # a mediation note or message delivered twice: stored once, never a new request
     if awaiting in RESIDENT_AWAITS:
         return await my_requests.on_awaited_text(ctx, text, attachments)
     if awaiting == "staff_reply":

@@ -592,5 +592,16 @@ async def on_followup(ctx: FlowContext, agreement_id: str, party_id: str, answer
     return [Reply(t(ctx.locale, f"mediation.followup_{result.result}"))]
 
 
-TEXT_STEPS = {"md_party_name": on_party_name, "md_session": on_session_text, "md_note": on_note,
-              "md_agreement": on_agreement_text, "md_reason": on_reason, "md_message": on_message}
+def _once(step):  # type: ignore[no-untyped-def]
+    """Remember the message a step consumed, so the same message delivered again is not read as a request."""
+    async def run(ctx: FlowContext, text: str | None, key: str) -> list[Reply]:
+        replies = await step(ctx, text, key)
+        if ctx.state.get("await") is None:
+            ctx.state["md_last"] = key
+        return replies
+    return run
+
+
+TEXT_STEPS = {name: _once(step) for name, step in {
+    "md_party_name": on_party_name, "md_session": on_session_text, "md_note": on_note,
+    "md_agreement": on_agreement_text, "md_reason": on_reason, "md_message": on_message}.items()}

@@ -175,6 +175,13 @@ async def test_a_whole_case_from_invitation_to_follow_up(room, db, config):
     assert "没有权限" in await press(p, REPORTER, f"mdm:{neighbour.id}")
     await press(p, MEDIATOR, f"md:note:{case.id}")
     assert "保密记录已保存" in await say(p, MEDIATOR, NOTE)
+    # The same message delivered again by Telegram: still one note, and never a new request.
+    n_notes, n_requests = await count(db, MediationNote), await count(db, Request)
+    await press(p, MEDIATOR, f"md:note:{case.id}")
+    await p.feed(p.updates.message(MEDIATOR, "第二条记录", message_id=424242))
+    await p.feed(p.updates.message(MEDIATOR, "第二条记录", message_id=424242))
+    await p.drain()
+    assert (await count(db, MediationNote), await count(db, Request)) == (n_notes + 1, n_requests)
     notes = await press(p, MEDIATOR, f"md:notes:{case.id}")
     assert NOTE in notes and NEIGHBOUR_SAYS in notes
     assert "没有权限" in await press(p, REPORTER, f"md:notes:{case.id}")
