@@ -215,8 +215,10 @@ async def _to_group(session: AsyncSession, config: CommunitiesConfig, case: Medi
     from shared.repo.outbox import queue_notification
 
     text = t(notify.STAFF_LOCALE, text_key, number=case.number, **params)
+    # Pressed in the group, the card is answered privately and only to staff and mediators.
+    view = Reply(text, rows(Button(t(notify.STAFF_LOCALE, "mediation.open_case"), actions.make("md", "view", case.id))))
     return _ids(await queue_notification(session, key=f"g:md:{key}", chat_id=chat_id, text=text,
-                                         request_id=case.request_id))
+                                         options=view.options_json(), request_id=case.request_id))
 
 
 # --- opening a case ---------------------------------------------------------------------------------

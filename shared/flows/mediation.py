@@ -90,6 +90,13 @@ async def entry(ctx: FlowContext) -> list[Reply]:
         MediationMediator, MediationMediator.case_id == MediationCase.id).where(
         MediationMediator.user_id == ctx.user.id, MediationCase.status.in_([str(s) for s in rules.ACTIVE]))
         .order_by(MediationCase.id.desc()).limit(LIST_LIMIT))
+    led = list(led)
+    if community is not None and is_staff_for(ctx, community):
+        # Staff oversee every active case of their community, not only the ones they are on.
+        seen = {case.id for case in led}
+        led += [case for case in await ctx.session.scalars(select(MediationCase).where(
+            MediationCase.community_code == community, MediationCase.status.in_([str(s) for s in rules.ACTIVE]))
+            .order_by(MediationCase.id.desc()).limit(LIST_LIMIT)) if case.id not in seen]
     for case in led:
         buttons.append(Button(t(ctx.locale, "mediation.list_case", number=case.number,
                                 status=t(ctx.locale, f"mediation.status.{case.status}")), actions.make("md", "view", case.id)))
@@ -200,6 +207,9 @@ async def case_card(ctx: FlowContext, case: MediationCase) -> Reply:
                 buttons.append(Button(t(ctx.locale, "mediation.session_cancel"), actions.make("mdss", "cancel", meeting.id)))
     if not is_lead and is_staff_for(ctx, case.community_code) and case.status in rules.ACTIVE:
         buttons.append(Button(t(ctx.locale, "mediation.take_lead"), actions.make("md", "lead", case.id)))
+    if case.status in rules.ACTIVE and not await service.is_on_case(ctx.session, case.id, ctx.user.id):
+        buttons.append(Button(t(ctx.locale, "mediation.join"), actions.make("md", "join", case.id)))
+        buttons = [b for b in buttons if not b.action.startswith(("md:note:", "md:notes:", "mdss:"))]
     return Reply("\n".join(lines), rows(*buttons, per_row=2))
 
 
@@ -222,7 +232,10 @@ async def on_case(ctx: FlowContext, op: str, case_id: str) -> list[Reply]:
             await ctx.session.commit()
             return [Reply(t(ctx.locale, "mediation.lead_taken", number=case.number)), await case_card(ctx, case)]
         return [await case_card(ctx, case)] if await service.is_on_case(ctx.session, case.id, ctx.user.id) else _stale(ctx)
-    if not await service.is_on_case(ctx.session, case.id, ctx.user.id):
+    on_case = await service.is_on_case(ctx.session, case.id, ctx.user.id)
+    if op == "view" and not on_case and is_staff_for(ctx, case.community_code):
+        return [await case_card(ctx, case)]   # staff of the community oversee every case (notes need joining)
+    if not on_case:
         return _no(ctx)
     if op in LEAD_OPS and case.lead_id != ctx.user.id:
         return [Reply(t(ctx.locale, "mediation.lead_only"))]
@@ -300,8 +313,11 @@ async def add_party(ctx: FlowContext, case: MediationCase, *, offline: bool) -> 
     side = service.side_name(ctx.locale, party.side)
     if offline:
         return [Reply(t(ctx.locale, "mediation.party_recorded", side=side, name=party.name)), await case_card(ctx, case)]
-    return [Reply(t(ctx.locale, "mediation.party_invited", side=side, name=party.name, code=code, days=rules.INVITE_DAYS)),
-            await case_card(ctx, case)]
+    text = t(ctx.locale, "mediation.party_invited", side=side, name=party.name, code=code, days=rules.INVITE_DAYS)
+    username = await ctx.bot_username() if ctx.bot_username is not None else None
+    if username:
+        text += "\n" + t(ctx.locale, "mediation.party_invite_link", link=f"https://t.me/{username}?start=md{code}")
+    return [Reply(text), await case_card(ctx, case)]
 
 
 async def invitation(ctx: FlowContext, text: str | None) -> list[Reply]:

@@ -134,6 +134,7 @@ async def invite_neighbour(p, db, case: MediationCase) -> MediationParty:
     await p.drain()
     invited = texts(p, MEDIATOR)
     code = re.findall(r"/join ([A-Z0-9]{8})", invited)[-1]
+    assert f"https://t.me/linju_bot?start=md{code}" in invited            # the one-time link, same code
     assert await count(db, MediationParty, MediationParty.case_id == case.id) == 2
     party = await one(db, MediationParty, MediationParty.side == 2)
     assert (party.name, party.status, party.user_id, party.invite_hash != code) == (PARTY_NAME, "invited", None, True)
@@ -222,6 +223,12 @@ async def test_a_whole_case_from_invitation_to_follow_up(room, db, config):
     assert "小区调解" in last(p, REPORTER) and "分歧" not in last(p, REPORTER)   # the reason stays with mediators
     group = texts(p, STAFF_CHAT_CJX, n_group)
     assert case.number in group and "分歧" not in group and "李" not in group
+    notice = p.telegram.sent(STAFF_CHAT_CJX)[-1]
+    assert buttons(notice) == [f"md:view:{case.id}"]
+    n_group = len(p.telegram.sent(STAFF_CHAT_CJX))
+    assert "小区调解" in await press(p, CJX_STAFF, f"md:view:{case.id}", chat=STAFF_CHAT_CJX)   # answered privately
+    assert "没有权限" in await press(p, OUTSIDER, f"md:view:{case.id}", chat=STAFF_CHAT_CJX)
+    assert len(p.telegram.sent(STAFF_CHAT_CJX)) == n_group
     assert (await one(db, MediationCase, MediationCase.id == case.id)).level == 1
 
     # Session two at the compound, then the agreement, accepted by each party in the bot.
@@ -413,6 +420,11 @@ async def test_forged_and_malformed_callbacks_change_nothing(room, db, config):
     # Opening the same request twice opens one case; a co-mediator may join, once.
     await press(p, MEDIATOR, f"mdo:{request.id}")
     assert await count(db, MediationCase) == 2
+    # Staff of the community oversee the case; its confidential notes need joining it first.
+    assert "调解案件" in await press(p, CJX_STAFF, f"md:view:{case.id}")
+    assert f"md:join:{case.id}" in buttons(p.telegram.sent(CJX_STAFF)[-1])
+    assert f"md:notes:{case.id}" not in buttons(p.telegram.sent(CJX_STAFF)[-1])
+    assert "没有权限" in await press(p, CJX_STAFF, f"md:notes:{case.id}")
     await press(p, CJX_STAFF, f"md:join:{case.id}")
     await press(p, CJX_STAFF, f"md:join:{case.id}")
     assert "保密记录" in await press(p, CJX_STAFF, f"md:notes:{case.id}")
@@ -454,9 +466,9 @@ async def test_decline_cancel_my_data_forget_me_and_english(room, db, config):
     await press(p, MEDIATOR, f"md:party:{case.id}")
     await say(p, MEDIATOR, "三楼张先生")
     await press(p, MEDIATOR, f"md:pinv:{case.id}")
-    code = re.findall(r"/join ([A-Z0-9]{8})", texts(p, MEDIATOR))[-1]
+    link = re.findall(r"https://t\.me/linju_bot\?start=(md[A-Z0-9]{8})", texts(p, MEDIATOR))[-1]
     invited = await one(db, MediationParty, MediationParty.side == 2)
-    await p.feed(p.updates.message(NEIGHBOUR, f"/start md{code}", first_name="张伟"))
+    await p.feed(p.updates.message(NEIGHBOUR, f"/start {link}", first_name="张伟"))   # opened the link
     assert "没有保存" in await press(p, NEIGHBOUR, f"mdy:{invited.id}:no")
     invited = await one(db, MediationParty, MediationParty.id == invited.id)
     neighbour = await one(db, User, User.external_id == str(NEIGHBOUR))
