@@ -233,7 +233,7 @@ async def test_a_whole_case_from_invitation_to_follow_up(room, db, config):
 
     # Session two at the compound, then the agreement, accepted by each party in the bot.
     await press(p, MEDIATOR, f"md:sess:{case.id}")
-    text, start2 = session_text(3, "10:00", "小区会议室")
+    text, _ = session_text(3, "10:00", "小区会议室")
     await say(p, MEDIATOR, text)
     second = await one(db, MediationSession, MediationSession.case_id == case.id)
     await press(p, MEDIATOR, f"mdss:held:{second.id}")
