@@ -12,6 +12,7 @@ messages and the mediators' notes go to mediators only; group chats get the case
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,8 @@ from shared.flows.reply import Button, Reply, rows
 from shared.flows.texts import format_due
 from shared.i18n import t
 from shared.repo.requests import add_event, transition
+
+log = logging.getLogger("linju.mediation")
 
 OutboxIds = list[int]
 BATCH = 500
@@ -267,6 +270,8 @@ async def open_case(session: AsyncSession, config: CommunitiesConfig, request: R
                     level=level_name(config, case, "zh"))
     ids = _ids(*outbox) + await _to_group(session, config, case, f"opened:{case.id}", "mediation.group_opened",
                                           level=level_name(config, case, notify.STAFF_LOCALE))
+    log.info("mediation case opened", extra={"case_id": case.id, "request_id": request.id,
+                                             "community": case.community_code})
     return Opened("opened", case, ids)
 
 
@@ -590,6 +595,7 @@ async def escalate(session: AsyncSession, config: CommunitiesConfig, case: Media
     _start_stage(session, case, case.level, now)
     level = level_name(config, case, "zh")
     await add_event(session, case.request_id, "mediation_escalated", actor=f"user:{lead.id}", level=level)
+    log.info("mediation case escalated", extra={"case_id": case.id, "level": case.level})
     key = f"escalated:{case.id}:{case.level}"
     ids = await _to_mediators(session, case, key, "mediation.escalated_mediators", level=level, reason=reason)
     ids += await _to_parties(session, case, key, "mediation.escalated_parties", level=level)
@@ -701,7 +707,8 @@ async def mediation_sweep(session: AsyncSession, config: CommunitiesConfig, now:
     horizon = now + timedelta(hours=168)
     upcoming = await session.scalars(select(MediationSession).where(
         MediationSession.status == str(SessionStatus.SCHEDULED), MediationSession.reminder_stage == 0,
-        MediationSession.starts_at > now, MediationSession.starts_at <= horizon).limit(BATCH))
+        MediationSession.starts_at > now, MediationSession.starts_at <= horizon)
+        .order_by(MediationSession.starts_at).limit(BATCH))   # the soonest first: those are the ones due
     for meeting in list(upcoming):
         case = await session.get(MediationCase, meeting.case_id)
         hours = ladder(config, case.community_code).reminder_hours
@@ -715,7 +722,8 @@ async def mediation_sweep(session: AsyncSession, config: CommunitiesConfig, now:
                                          "mediation.session_reminder")
 
     due = await session.scalars(select(MediationCase).where(MediationCase.status == str(CaseStatus.AGREED),
-                                                            MediationCase.followup_due <= now).limit(BATCH))
+                                                            MediationCase.followup_due <= now)
+                                .order_by(MediationCase.followup_due).limit(BATCH))
     for case in list(due):
         if not await _move(session, case, CaseStatus.FOLLOWUP, only_from={CaseStatus.AGREED}, followup_stage=1,
                            followup_asked_at=now):
@@ -725,7 +733,8 @@ async def mediation_sweep(session: AsyncSession, config: CommunitiesConfig, now:
         ids += await _ask_followup(session, case, agreement, reminder=False)
 
     asked = await session.scalars(select(MediationCase).where(MediationCase.status == str(CaseStatus.FOLLOWUP),
-                                                              MediationCase.followup_stage.in_([1, 2])).limit(BATCH))
+                                                              MediationCase.followup_stage.in_([1, 2]))
+                                  .order_by(MediationCase.followup_asked_at).limit(BATCH))   # the oldest first
     for case in list(asked):
         steps = ladder(config, case.community_code)
         since = as_utc(case.followup_asked_at)
