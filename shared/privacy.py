@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import OutboxMessage, Request, RequestEvent, Task, User, Volunteer
+from shared.mediation import export_party_data, forget_party
 
 ERASED = "[已删除 erased]"
 PERSONAL_EVENT_FIELDS = ("text", "name", "reference")
@@ -37,6 +38,7 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
             "name": volunteer.name, "skills": volunteer.skills, "days": volunteer.days, "parts": volunteer.parts,
             "phone": volunteer.phone, "share_phone": volunteer.share_phone, "status": volunteer.status},
         "tasks": [{"title": t.title, "status": t.status, "hours": t.confirmed_hours or t.hours} for t in tasks],
+        "mediation": await export_party_data(session, user),
     }
 
 
@@ -52,6 +54,7 @@ async def forget_user(session: AsyncSession, user: User) -> None:
                                                       OutboxMessage.platform == user.platform)
                           .values(text=ERASED, options=[], chat_id=f"forgotten:{user.id}"))
     await session.execute(update(Task).where(Task.claimer_id == user.id).values(note=None))
+    await forget_party(session, user, ERASED)
     volunteer = await session.get(Volunteer, user.id)
     if volunteer is not None:
         volunteer.name, volunteer.phone, volunteer.share_phone = ERASED, None, False

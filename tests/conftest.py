@@ -18,15 +18,15 @@ from sqlalchemy import text
 
 from shared.config import load_communities
 from shared.db.migrate import upgrade
+from shared.db.models import Base
 from shared.runtime import Database
 from shared.settings import REPO_ROOT, Settings
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("TEST_PG_HOST", "127.0.0.1"), int(os.environ.get("TEST_PG_PORT", "5432"))
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("staff_submissions", "staff_sessions", "staff_login_codes", "fridge_shifts", "fridge_takes", "fridge_subscriptions", "fridge_items",
-          "book_grams", "book_holds", "book_points", "book_wishes", "books", "tasks", "volunteers", "announcements", "referrals", "request_followers", "outbox", "request_events", "requests",
-          "request_counters", "users", "communities")
+# Every table of the models, children before parents (so a row-by-row DELETE on SQLite works too).
+TABLES = tuple(table.name for table in reversed(Base.metadata.sorted_tables))
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import TelegramObject, User as TgUser
@@ -19,6 +19,16 @@ from shared.i18n import normalize_locale, t
 from shared.repo.users import find_user, get_or_create_user
 
 log = logging.getLogger("linju.bot")
+
+
+def _username_of(bot: Bot | None):  # type: ignore[no-untyped-def]
+    """Asked only by flows that build a t.me link (getMe once per process, cached by aiogram)."""
+    async def username() -> str | None:
+        try:
+            return (await bot.me()).username if bot is not None else None
+        except Exception:  # noqa: BLE001 - a link is a convenience; the flow falls back to a code
+            return None
+    return username
 
 
 class FlowContextMiddleware(BaseMiddleware):
@@ -62,7 +72,8 @@ class FlowContextMiddleware(BaseMiddleware):
                     await session.commit()
                 stored = await state.get_data() if state is not None else {}
                 ctx = FlowContext(session=session, config=self.config, user=user, enqueue=self.enqueue,
-                                  state=dict(stored), max_requests_per_hour=self.max_requests_per_hour)
+                                  state=dict(stored), max_requests_per_hour=self.max_requests_per_hour,
+                                  bot_username=_username_of(data.get("bot")))
                 data["flow"] = ctx
                 result = await handler(event, data)
                 if state is not None and ctx.state != stored:

@@ -147,3 +147,11 @@ async def book_swap_days(database: Database, broker: dramatiq.Broker, config: Co
     from shared import books
 
     return await _sweep(database, broker, books.swap_day_sweep, config, now)
+
+
+async def mediation(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                    now: datetime | None = None) -> int:
+    """Session reminders the day before, agreement follow-ups (shared.mediation.mediation_sweep)."""
+    from shared import mediation as cases
+
+    return await _sweep(database, broker, cases.mediation_sweep, config, now)

@@ -429,3 +429,152 @@ class StaffSubmission(Base):
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_staff_submissions_user"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationCase(Base):
+    """A `mediation` request handled as a case (毛大姐调解室): its level, lead mediator and outcome."""
+
+    __tablename__ = "mediation_cases"
+    __table_args__ = (Index("ix_mediation_cases_community_status", "community_code", "status"),
+                      Index("ix_mediation_cases_status_followup", "status", "followup_due"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", name="fk_mediation_cases_request"), unique=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_mediation_cases_community"))
+    number: Mapped[str] = mapped_column(String(32))   # the request's number, shown to everyone on the case
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    level: Mapped[int] = mapped_column(Integer, default=0)   # index into the community's ladder
+    lead_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_cases_lead"), index=True)
+    opened_by: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_cases_opener"))
+    followup_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    followup_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 1 asked, 2 reminded
+    followup_asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationMediator(Base):
+    """A mediator on a case (the lead included): staff of the community or a volunteer with the skill."""
+
+    __tablename__ = "mediation_mediators"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.id", name="fk_mediation_mediators_case"),
+                                         primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_mediators_user"), primary_key=True,
+                                         index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationParty(Base):
+    """A side of the dispute. Only a name until the person consents; the invitation code is stored hashed."""
+
+    __tablename__ = "mediation_parties"
+    __table_args__ = (UniqueConstraint("case_id", "side", name="uq_mediation_parties_case_side"),
+                      UniqueConstraint("case_id", "user_id", name="uq_mediation_parties_case_user"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.id", name="fk_mediation_parties_case"), index=True)
+    side: Mapped[int] = mapped_column(Integer)            # 1 甲方, 2 乙方, …
+    role: Mapped[str] = mapped_column(String(16))         # reporter | other
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_mediation_parties_user"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="invited")
+    invite_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_mediation_parties_creator"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationStage(Base):
+    """One stint of a case at one level, and how it ended (escalated, agreed, referred, closed)."""
+
+    __tablename__ = "mediation_stages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.id", name="fk_mediation_stages_case"), index=True)
+    community_code: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MediationSession(Base):
+    """A mediation meeting with time and place; reminded the day before, attendance recorded after."""
+
+    __tablename__ = "mediation_sessions"
+    __table_args__ = (Index("ix_mediation_sessions_status_start", "status", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.id", name="fk_mediation_sessions_case"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    place: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    reminder_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_sessions_creator"))
+    held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationAttendance(Base):
+    """Who came to a session (one row per party, set by a mediator; setting it again overwrites)."""
+
+    __tablename__ = "mediation_attendance"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("mediation_sessions.id", name="fk_mediation_attendance_session"),
+                                            primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("mediation_parties.id", name="fk_mediation_attendance_party"),
+                                          primary_key=True)
+    present: Mapped[bool] = mapped_column(Boolean)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_attendance_recorder"))
+
+
+class MediationNote(Base):
+    """Confidential: a mediator's note, or a party's private message to the mediators. Mediators only."""
+
+    __tablename__ = "mediation_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.id", name="fk_mediation_notes_case"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))         # note | party_message
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_mediation_notes_author"))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("mediation_parties.id", name="fk_mediation_notes_party"))
+    text: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationAgreement(Base):
+    """What each side will do, by when; accepted by every party, then followed up."""
+
+    __tablename__ = "mediation_agreements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_cases.id", name="fk_mediation_agreements_case"),
+                                         index=True)
+    community_code: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    held: Mapped[bool | None] = mapped_column(Boolean)    # the follow-up's verdict
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_agreements_proposer"))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class MediationAnswer(Base):
+    """A party's answer on an agreement: accept it (`accept`) or say whether it holds (`followup`)."""
+
+    __tablename__ = "mediation_answers"
+
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("mediation_agreements.id", name="fk_mediation_answers_agreement"),
+                                              primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("mediation_parties.id", name="fk_mediation_answers_party"),
+                                          primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    answer: Mapped[bool] = mapped_column(Boolean)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_answers_recorder"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -65,6 +65,16 @@ VERBS: dict[str, int] = {
     "bkh": 2,       # bkh:ok:<hold id>          (the holder confirms the handover)
     "bkw": 1,       # bkw:save                  (save the current search as a wish)
     "bkwd": 1,      # bkwd:<wish id>            (remove a wish)
+    "md": 2,        # md:<op>:<case id>         (mediators: view, join, lead, party, pinv, prec, sess, note, notes, agree, esc, legal, close)
+    "mdo": 1,       # mdo:<request id>          (a mediator opens a case from a mediation request)
+    "mdl": 1,       # mdl:mine|stats            (case list, statistics)
+    "mdy": 2,       # mdy:<party id>:yes|no     (a party consents to take part)
+    "mdv": 1,       # mdv:<party id>            (a party views their case)
+    "mdm": 1,       # mdm:<party id>            (a party writes privately to the mediators)
+    "mdss": 2,      # mdss:held|cancel|att:<session id>
+    "mda": 3,       # mda:<session id>:<party id>:y|n   (attendance)
+    "mdk": 3,       # mdk:<agreement id>:<party id>:yes|no  (accept the agreement)
+    "mdf": 3,       # mdf:<agreement id>:<party id>:yes|no  (follow-up: does it hold?)
 }
 
 

@@ -29,7 +29,10 @@ def staff_buttons(request: Request, locale: str) -> tuple[tuple[Button, ...], ..
            ("res", "staff.resolve")]
     if request.status == RequestStatus.IN_PROGRESS:
         ops = [op for op in ops if op[0] != "take"]
-    return rows(*(Button(t(locale, key), actions.make("st", op, request.id)) for op, key in ops), per_row=3)
+    buttons = [Button(t(locale, key), actions.make("st", op, request.id)) for op, key in ops]
+    if request.category == "mediation":
+        buttons.append(Button(t(locale, "mediation.open_button"), actions.make("mdo", request.id)))
+    return rows(*buttons, per_row=3)
 
 
 def staff_card(config: CommunitiesConfig, request: Request, locale: str, *, in_group: bool,

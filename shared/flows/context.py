@@ -24,6 +24,8 @@ class FlowContext:
     platform: str = "telegram"
     max_requests_per_hour: int = 10
     state: dict[str, Any] = field(default_factory=dict)   # conversation state, persisted by the channel
+    # The bot's public username, for t.me deep links (None when the channel has none or cannot tell).
+    bot_username: Callable[[], Awaitable[str | None]] | None = None
 
     @property
     def locale(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, books, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import actions, books, fridge, mediation, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -12,7 +12,11 @@ RESIDENT_AWAITS = {"add_info", "answer", "comment"}
 
 async def handle_command(ctx: FlowContext, command: str, args: str | None = None) -> list[Reply]:
     if command == "start":
+        if args and args.lower().startswith("md"):
+            return await mediation.invitation(ctx, args)  # a one-time mediation invitation link
         return await onboarding.start(ctx)
+    if command == "join":
+        return await mediation.invitation(ctx, args)
     if command == "cancel":
         had_state = bool(ctx.state.get("await"))
         ctx.state.clear()
@@ -55,6 +59,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await books.points(ctx)
     if command == "bookstock":
         return await books.stock(ctx)
+    if command == "cases":
+        return await mediation.entry(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -71,6 +77,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         return await onboarding.on_language(ctx, args[0])
     if verb == "fm":
         return await privacy.forget(ctx, args[0])
+    if verb == "mdy":  # an invited party may not have been through /start yet
+        return await mediation.on_consent(ctx, args[0], args[1])
     if not onboarding.is_onboarded(ctx):
         return [onboarding.next_step(ctx)]
     handlers = {
@@ -120,6 +128,15 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "bkh": lambda: books.handover(ctx, args[0], args[1]),
         "bkw": lambda: books.on_wish(ctx, args[0]),
         "bkwd": lambda: books.remove_wish(ctx, args[0]),
+        "md": lambda: mediation.on_case(ctx, args[0], args[1]),
+        "mdo": lambda: mediation.open_from_request(ctx, args[0]),
+        "mdl": lambda: mediation.on_list(ctx, args[0]),
+        "mdv": lambda: mediation.party_view(ctx, args[0]),
+        "mdm": lambda: mediation.ask_message(ctx, args[0]),
+        "mdss": lambda: mediation.on_session(ctx, args[0], args[1]),
+        "mda": lambda: mediation.on_attendance(ctx, *args),
+        "mdk": lambda: mediation.on_agreement_answer(ctx, *args),
+        "mdf": lambda: mediation.on_followup(ctx, *args),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -127,6 +144,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
 
 async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: str, attachments: list | None = None) -> list[Reply]:
     awaiting = ctx.state.get("await")
+    if awaiting is None and ctx.state.get("md_last") == idempotency_key:
+        return []  # a mediation note or message delivered twice: stored once, never a new request
     if awaiting in RESIDENT_AWAITS:
         return await my_requests.on_awaited_text(ctx, text, attachments)
     if awaiting == "staff_reply":
@@ -139,6 +158,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
                   "task_hours": tasks.on_hours_text, "task_text": tasks.new_task_text}
     if awaiting in text_steps:
         return await text_steps[awaiting](ctx, text)
+    if awaiting in mediation.TEXT_STEPS:
+        return await mediation.TEXT_STEPS[awaiting](ctx, text, idempotency_key)
     if awaiting in fridge.TEXT_STEPS:
         return await fridge.TEXT_STEPS[awaiting](ctx, text)
     if awaiting in ("book_title", "book_query"):

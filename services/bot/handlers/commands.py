@@ -10,8 +10,8 @@ from services.bot.render import send_replies
 from shared.flows.context import FlowContext
 from shared.flows.dispatch import handle_command
 
-async def start(message: Message, flow: FlowContext) -> None:
-    await send_replies(message.bot, message.chat.id, await handle_command(flow, "start"))
+async def start(message: Message, flow: FlowContext, command: CommandObject) -> None:
+    await send_replies(message.bot, message.chat.id, await handle_command(flow, "start", command.args))
 
 
 async def menu(message: Message, flow: FlowContext, command: CommandObject) -> None:
@@ -25,5 +25,5 @@ def create_router() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
                                            "volunteer", "mytasks", "hours", "task", "mydata", "forgetme",
-                                           "fridge", "books", "points", "bookstock"))
+                                           "fridge", "books", "points", "bookstock", "cases", "join"))
     return router
