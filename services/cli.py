@@ -125,9 +125,14 @@ def cmd_intake(settings: Settings, args: argparse.Namespace) -> None:
         log.info("feedback exported", extra={"count": count})
         return
     from services.intake import worker
-    from shared.queue.contracts import CLASSIFY_REQUEST
+    from services.scheduler import worker as jobs_worker
+    from shared.queue.contracts import CLASSIFY_REQUEST, RUN_JOB
 
-    _run_worker(settings, worker.register, {CLASSIFY_REQUEST.queue_name}, args.threads)
+    def register(broker, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+        worker.register(broker, settings)
+        jobs_worker.register(broker, settings)  # the scheduler's jobs run here too (docs/architecture.md)
+
+    _run_worker(settings, register, {CLASSIFY_REQUEST.queue_name, RUN_JOB.queue_name}, args.threads)
 
 
 def cmd_scheduler(settings: Settings, _args: argparse.Namespace) -> None:
@@ -255,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliver = sub.add_parser("deliver", help="run the notification delivery worker")
     deliver.add_argument("--threads", type=int, default=8)
     deliver.set_defaults(func=cmd_deliver)
-    intake = sub.add_parser("intake", help="run the intake worker, or train/evaluate the classifier")
+    intake = sub.add_parser("intake", help="run the intake worker (and the scheduler's jobs), or train/evaluate the classifier")
     intake.add_argument("--threads", type=int, default=4)
     intake.set_defaults(func=cmd_intake, intake_command=None)
     intake_sub = intake.add_subparsers(dest="intake_command")

@@ -17,6 +17,7 @@ from services.bot import delivery
 from services.bot.main import run_bot
 from services.dashboard.app import start_dashboard
 from services.intake import worker as intake_worker
+from services.scheduler import worker as jobs_worker
 from services.scheduler.main import run_scheduler
 from shared.db.migrate import upgrade
 from shared.demo import DemoPerson, load_demo
@@ -68,6 +69,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     broker = create_broker(settings, allow_in_process=True)
     dramatiq.set_broker(broker)
     intake_worker.register(broker, settings, config=config)
+    jobs_worker.register(broker, settings, config=config)  # the scheduler enqueues, this worker runs the jobs
     delivery.register(broker, settings)
     worker = dramatiq.Worker(broker, worker_threads=4)
     await asyncio.to_thread(worker.start)

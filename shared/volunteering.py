@@ -6,16 +6,17 @@ Operations return outbox ids to deliver after the caller commits (see shared.flo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, cast, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import notify
 from shared.clock import as_utc, utcnow
 from shared.config import CommunitiesConfig
 from shared.db.models import OutboxMessage, Request, Task, User, Volunteer
+from shared.db.upsert import insert_for
 from shared.domain.tasks import ACTIVE, TaskStatus, available, valid_hours
 from shared.flows import actions
 from shared.flows.reply import Button, Reply, rows
@@ -166,32 +167,47 @@ def claimer_card(config: CommunitiesConfig, task: Task, locale: str) -> Reply:
 
 
 async def _retire_offers(session: AsyncSession, task: Task, text: str) -> OutboxIds:
-    """Offers already delivered are edited to say who took it; offers not yet sent are dropped."""
+    """Offers already delivered are edited to say who took it; offers not yet sent are dropped.
+
+    Two statements whatever the number of offers: the claim's row lock is held until commit,
+    so every other claimer waiting on it waits for these too.
+    """
     batch = f"offer:{task.id}"
     await session.execute(update(OutboxMessage).where(OutboxMessage.batch == batch, OutboxMessage.status == "pending")
                           .values(status="cancelled"))
-    sent = await session.scalars(select(OutboxMessage).where(OutboxMessage.batch == batch, OutboxMessage.status == "sent"))
-    ids = []
-    for row in list(sent):
-        outbox_id = await queue_notification(session, key=f"edit:{row.id}:{task.offer_round}", chat_id=row.chat_id,
-                                             platform=row.platform, text=text, edit_message_id=row.sent_message_id)
-        if outbox_id:
-            ids.append(outbox_id)
-    return ids
+    key = literal("edit:") + cast(OutboxMessage.id, String) + literal(f":{task.offer_round}")
+    edits = select(key, OutboxMessage.platform, OutboxMessage.chat_id, literal(text, String),
+                   literal([], OutboxMessage.options.type), literal("pending", String), literal(0, Integer),
+                   OutboxMessage.sent_message_id).where(OutboxMessage.batch == batch, OutboxMessage.status == "sent")
+    stmt = (insert_for(session, OutboxMessage)
+            .from_select(["key", "platform", "chat_id", "text", "options", "status", "attempts", "edit_message_id"], edits)
+            .on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMessage.id))
+    return list(await session.scalars(stmt))
 
 
 @dataclass
 class ClaimResult:
+    """One press of Claim. `task` is set only for the one claimer who won; `title` is None when there is
+    no such task; `allowed` is False for someone who is not an approved volunteer of the task's community."""
+
     task: Task | None
     outbox_ids: OutboxIds
+    title: str | None = None
+    allowed: bool = True
 
 
 async def claim(session: AsyncSession, config: CommunitiesConfig, task_id: int, user: User) -> ClaimResult:
-    task = await task_repo.claim(session, task_id, user.id)
+    """Claim for an approved volunteer of the task's community, exactly once under any concurrency.
+
+    The permission check and the conditional UPDATE are one statement (shared.repo.tasks), with no
+    SELECT before it; only the winner does more work, in the same transaction: retire the other
+    offers and tell the resident.
+    """
+    attempt = await task_repo.claim_as_volunteer(session, task_id, user.id)
+    task = attempt.task
     if task is None:
-        return ClaimResult(None, [])
-    volunteer = await session.get(Volunteer, user.id)
-    name = volunteer.name if volunteer else (user.display_name or "-")
+        return ClaimResult(None, [], attempt.title, attempt.allowed)
+    name = attempt.volunteer_name or "-"
     ids = await _retire_offers(session, task, t("zh", "tasks.taken_by", title=task.title, name=name))
     if task.request_id is not None:
         request = await session.get(Request, task.request_id)
@@ -200,10 +216,10 @@ async def claim(session: AsyncSession, config: CommunitiesConfig, task_id: int, 
         locale = (resident.locale if resident else None) or "zh"
         text = t(locale, "tasks.resident_coming", number=request.number, name=name,
                  window=window_text(config, locale, task))
-        if volunteer is not None and volunteer.share_phone and volunteer.phone:
-            text += "\n" + t(locale, "tasks.resident_phone", phone=volunteer.phone)
+        if attempt.volunteer_phone:
+            text += "\n" + t(locale, "tasks.resident_phone", phone=attempt.volunteer_phone)
         ids += _ids(await notify.to_resident(session, request, f"volunteer_coming:{task.id}:{task.offer_round}", Reply(text)))
-    return ClaimResult(task, ids)
+    return ClaimResult(task, ids, task.title)
 
 
 async def release(session: AsyncSession, config: CommunitiesConfig, task: Task, user: User) -> OutboxIds | None:
@@ -279,10 +295,14 @@ async def confirmed_hours(session: AsyncSession, user_id: int, since: datetime |
 
 
 def period_starts(config: CommunitiesConfig, now: datetime) -> tuple[datetime, datetime]:
-    """Start of this month and this year, in the communities' time zone."""
+    """Start of this month and this year in the communities' time zone, as UTC instants.
+
+    UTC because SQLite stores timestamps as text without their offset: a bound value in another
+    zone would be compared as a string and miss the first local hours of a month.
+    """
     local = as_utc(now).astimezone(ZoneInfo(config.defaults.timezone))
     month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return month, month.replace(month=1)
+    return month.astimezone(UTC), month.replace(month=1).astimezone(UTC)
 
 
 async def recognition(session: AsyncSession, community: str, since: datetime, until: datetime, limit: int = 10) -> list[tuple[str, float]]:

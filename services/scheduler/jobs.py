@@ -1,9 +1,21 @@
-"""Periodic jobs. Each finds work in the database and enqueues it; none does it inline."""
+"""The scheduler's jobs: time-driven sweeps, each for an explicit `now`.
+
+The scheduler process never runs them: it enqueues a RUN_JOB message (name + the tick's `now`)
+and a worker runs the job here (services.scheduler.worker). Each job is idempotent and safe when
+two workers run it at once: every step is a conditional UPDATE or an insert of a unique key, so a
+second run (or a concurrent one) finds nothing left to do. Notifications are enqueued for delivery
+after the job commits; a lost enqueue is picked up by `requeue_stale_notifications`.
+
+`requeue_stuck_requests` and `requeue_stale_notifications` are different: they change nothing in
+the database, only re-enqueue lost messages, so the scheduler process runs them itself — the
+recovery path for lost messages must not depend on a worker consuming yet another queue.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import dramatiq
@@ -125,6 +137,8 @@ async def fridge_summary(database: Database, broker: dramatiq.Broker, config: Co
     from shared import fridge_sweeps
 
     return await _sweep(database, broker, fridge_sweeps.summary_sweep, config, now)
+
+
 async def book_holds(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
                      now: datetime | None = None) -> int:
     """Lapsed book holds released, the next in each queue offered the book (shared.books.hold_sweep)."""
@@ -155,3 +169,24 @@ async def mediation(database: Database, broker: dramatiq.Broker, config: Communi
     from shared import mediation as cases
 
     return await _sweep(database, broker, cases.mediation_sweep, config, now)
+
+
+JobBody = Callable[[Database, dramatiq.Broker, CommunitiesConfig, datetime], Awaitable[int]]
+
+# Every job a RUN_JOB message may name. A job returns the number of notifications it queued.
+JOBS: dict[str, JobBody] = {
+    "sla_escalation": sla_escalation,
+    "followups": followups,
+    "referral_chasing": referral_chasing,
+    "announcement_reports": announcement_reports,
+    "volunteer_tasks": volunteer_tasks,
+    "volunteer_recognition": volunteer_recognition,
+    "fridge_shifts": fridge_shifts,
+    "fridge_expiry": fridge_expiry,
+    "fridge_alerts": fridge_alerts,
+    "fridge_summary": fridge_summary,
+    "book_holds": book_holds,
+    "book_wishes": book_wishes,
+    "book_swap_days": book_swap_days,
+    "mediation": mediation,
+}

@@ -31,11 +31,11 @@ async def _task(ctx: FlowContext, task_id: str) -> Task | None:
 
 
 async def on_action(ctx: FlowContext, op: str, task_id: str) -> list[Reply]:
+    if op == "claim":
+        return await _claim(ctx, task_id)
     task = await _task(ctx, task_id)
     if task is None:
         return [Reply(t(ctx.locale, "errors.stale_button"))]
-    if op == "claim":
-        return await _claim(ctx, task)
     if op in ("start", "done", "rel"):
         if task.claimer_id != ctx.user.id:
             return [Reply(t(ctx.locale, "tasks.not_yours"))]
@@ -66,15 +66,17 @@ async def on_action(ctx: FlowContext, op: str, task_id: str) -> list[Reply]:
     return [Reply(t(ctx.locale, "errors.stale_button"))]
 
 
-async def _claim(ctx: FlowContext, task: Task) -> list[Reply]:
-    if await volunteering.approved_volunteer(ctx.session, ctx.user, task.community_code) is None:
+async def _claim(ctx: FlowContext, task_id: str) -> list[Reply]:
+    # A crowd presses Claim at once: no SELECT first; one statement checks and claims (shared.repo.tasks).
+    if not (task_id.isdigit() and len(task_id) < 18):
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    result = await volunteering.claim(ctx.session, ctx.config, int(task_id), ctx.user)
+    if result.title is None:
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    if not result.allowed:
         return [Reply(t(ctx.locale, "tasks.not_volunteer"))]
-    if task.status != TaskStatus.OPEN:
-        # Most taps of a crowd arrive after the winner: answer them without another UPDATE.
-        return [Reply(t(ctx.locale, "tasks.already_taken", title=task.title))]
-    result = await volunteering.claim(ctx.session, ctx.config, task.id, ctx.user)
     if result.task is None:
-        return [Reply(t(ctx.locale, "tasks.already_taken", title=task.title))]
+        return [Reply(t(ctx.locale, "tasks.already_taken", title=result.title))]
     await commit_and_deliver(ctx, result.outbox_ids)
     return [volunteering.claimer_card(ctx.config, result.task, ctx.locale)]
 

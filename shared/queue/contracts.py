@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import dramatiq
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -27,6 +27,17 @@ class ClassifyRequest(Payload):
 
 class DeliverNotification(Payload):
     outbox_id: int
+
+
+class RunJob(Payload):
+    """One run of a scheduler job (services.scheduler.jobs.JOBS) for the instant `now`.
+
+    `now` is the scheduler's tick, not the worker's clock: a retried or late message does
+    exactly what it would have done on time, so running it again changes nothing.
+    """
+
+    name: str
+    now: AwareDatetime
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class Contract(Generic[P]):
 
 CLASSIFY_REQUEST = Contract("intake.classify_request", "intake", ClassifyRequest)
 DELIVER_NOTIFICATION = Contract("delivery.deliver_notification", "delivery", DeliverNotification)
+# Jobs are idempotent and the next tick enqueues them again: a few quick retries are enough.
+RUN_JOB = Contract("scheduler.run_job", "jobs", RunJob, max_retries=3)
 
 
 def send(broker: dramatiq.Broker, contract: Contract[P], payload: P, *, delay_ms: int | None = None) -> None:

@@ -16,6 +16,7 @@ from dramatiq.middleware.asyncio import AsyncIO
 from services.bot import delivery
 from services.bot.app import create_dispatcher
 from services.intake import worker as intake_worker
+from services.scheduler import worker as jobs_worker
 from sqlalchemy import func, select
 
 from shared.db.models import OutboxMessage, Request
@@ -74,7 +75,7 @@ class Pipeline:
 
     def _drain(self) -> None:
         for _ in range(3):  # deliveries are enqueued by intake, so drain in rounds
-            for queue in ("intake", "delivery"):
+            for queue in ("jobs", "intake", "delivery"):
                 self.broker.declare_queue(queue)
                 self.broker.join(queue, timeout=20_000)
             self.worker.join()
@@ -92,6 +93,7 @@ async def pipeline(db, database_url, broker, config) -> AsyncIterator[Pipeline]:
     settings = Settings(database_url=database_url, redis_url=None, broker="stub", _env_file=None)
     bot, telegram = recording_bot()
     intake = intake_worker.register(broker, settings, config=config)
+    jobs_worker.register(broker, settings, config=config)   # as `linju intake` and `linju run` do
     deliverer = delivery.register(broker, settings, bot=bot)
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
