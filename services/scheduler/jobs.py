@@ -147,3 +147,12 @@ async def book_swap_days(database: Database, broker: dramatiq.Broker, config: Co
     from shared import books
 
     return await _sweep(database, broker, books.swap_day_sweep, config, now)
+
+
+async def deliberation(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                       now: datetime | None = None) -> int:
+    """Votes closed at their time, meeting reminders the day before, overdue actions flagged
+    (shared.deliberation_sweeps.deliberation_sweep)."""
+    from shared import deliberation_sweeps
+
+    return await _sweep(database, broker, deliberation_sweeps.deliberation_sweep, config, now)
