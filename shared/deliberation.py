@@ -63,6 +63,11 @@ class Outcome:
         return self.result == "ok"
 
 
+def _update(model):  # type: ignore[no-untyped-def]
+    """A conditional UPDATE whose WHERE the database evaluates (objects in the session are not touched)."""
+    return update(model).execution_options(synchronize_session=False)
+
+
 def _ids(*ids: int | None) -> list[int]:
     return [i for i in ids if i]
 
@@ -133,7 +138,7 @@ async def load_topic(session: AsyncSession, topic_id: int | None) -> DelibTopic 
 async def _set_stage(session: AsyncSession, topic_id: int, operation: str, **values: Any) -> DelibTopic | None:
     """Apply `operation` if the topic's stage allows it; the database decides (None: not allowed / already done)."""
     allowed, target = rules.TRANSITIONS[operation]
-    stmt = (update(DelibTopic)
+    stmt = (_update(DelibTopic)
             .where(DelibTopic.id == topic_id, DelibTopic.stage.in_([str(s) for s in allowed]))
             .values(stage=str(target), updated_at=func.now(), **values)
             .returning(DelibTopic)
@@ -320,7 +325,7 @@ async def support(session: AsyncSession, config: CommunitiesConfig, topic_id: in
     ids: list[int] = []
     threshold = config.defaults.deliberation.support_threshold
     if rules.reaches_threshold(count, threshold):
-        flagged = await session.scalar(update(DelibTopic).where(DelibTopic.id == topic.id, DelibTopic.flagged_at.is_(None))
+        flagged = await session.scalar(_update(DelibTopic).where(DelibTopic.id == topic.id, DelibTopic.flagged_at.is_(None))
                                        .values(flagged_at=func.now()).returning(DelibTopic.id))
         if flagged is not None:
             await add_event(session, topic.id, "flagged", supporters=count)
@@ -362,7 +367,7 @@ async def hide_comment(session: AsyncSession, config: CommunitiesConfig, comment
         return Outcome("not_allowed")
     if reason not in rules.HIDE_REASONS:
         return Outcome("stale")
-    hidden = await session.scalar(update(DelibComment).where(DelibComment.id == row.id, DelibComment.hidden_at.is_(None))
+    hidden = await session.scalar(_update(DelibComment).where(DelibComment.id == row.id, DelibComment.hidden_at.is_(None))
                                   .values(hidden_at=func.now(), hidden_by=staff.id, hide_reason=reason)
                                   .returning(DelibComment.id))
     if hidden is None:
@@ -458,7 +463,7 @@ async def cast(session: AsyncSession, vote_id: int, user: User, choice: int, now
         return Outcome("stale", topic=topic)
     # Lock the vote row (PostgreSQL) so a ballot and the closing never interleave: a ballot either
     # lands before the count or finds the vote closed.
-    still_open = await session.scalar(update(DelibVote)
+    still_open = await session.scalar(_update(DelibVote)
                                       .where(DelibVote.id == vote.id, DelibVote.closed_at.is_(None),
                                              DelibVote.closes_at > now)
                                       .values(quorum=DelibVote.quorum).returning(DelibVote.id))
@@ -494,7 +499,7 @@ def result_text(locale: str, topic: DelibTopic, vote: DelibVote, names: dict[int
 
 async def close_vote(session: AsyncSession, config: CommunitiesConfig, vote_id: int, now: datetime) -> Outcome:
     """Count, record the result, move the topic on and publish result and turnout to everyone who took part."""
-    vote = (await session.execute(update(DelibVote).where(DelibVote.id == vote_id, DelibVote.closed_at.is_(None))
+    vote = (await session.execute(_update(DelibVote).where(DelibVote.id == vote_id, DelibVote.closed_at.is_(None))
                                   .values(closed_at=now).returning(DelibVote)
                                   .execution_options(synchronize_session=False, populate_existing=True))
             ).scalar_one_or_none()
@@ -560,7 +565,7 @@ async def action_progress(session: AsyncSession, config: CommunitiesConfig, acti
         return Outcome("not_allowed")
     if action.status != "open" or topic.stage != Stage.CARRYING_OUT:
         return Outcome("stage", topic=topic)
-    n = await session.scalar(update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
+    n = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
                              .values(progress=DelibAction.progress + 1).returning(DelibAction.progress))
     if n is None:
         return Outcome("stage", topic=topic)
@@ -575,7 +580,7 @@ async def action_done(session: AsyncSession, config: CommunitiesConfig, action_i
     action, topic = await _staff_action(session, action_id, staff)
     if action is None:
         return Outcome("not_allowed")
-    done = await session.scalar(update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
+    done = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
                                 .values(status="done", done_at=func.now()).returning(DelibAction.id))
     if done is None:
         return Outcome("already", topic=topic)
@@ -597,7 +602,7 @@ async def action_task(session: AsyncSession, config: CommunitiesConfig, action_i
     if config.skill(skill) is None:
         return Outcome("stale")
     # Row lock on PostgreSQL: a second press waits, then finds the task already made.
-    mine = await session.scalar(update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
+    mine = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
                                                           DelibAction.task_id.is_(None))
                                 .values(progress=DelibAction.progress).returning(DelibAction.id))
     if mine is None:
@@ -609,7 +614,7 @@ async def action_task(session: AsyncSession, config: CommunitiesConfig, action_i
         session, config, community=topic.community_code, skill=skill, title=f"{topic.title}: {action.title}"[:200],
         details=action.title, place=topic.compound, window_start=start, window_end=end, source="deliberation",
         created_by=staff.id)
-    await session.execute(update(DelibAction).where(DelibAction.id == action.id).values(task_id=task.id))
+    await session.execute(_update(DelibAction).where(DelibAction.id == action.id).values(task_id=task.id))
     await add_event(session, topic.id, "action_task", actor=f"user:{staff.id}", action=action.title)
     return Outcome("ok", ids, topic, {"task_id": task.id})
 

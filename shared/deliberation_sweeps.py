@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import deliberation as service
+from shared.clock import as_utc
 from shared.config import CommunitiesConfig
 from shared.db.models import DelibAction, DelibMeeting, DelibTopic, DelibVote
 from shared.domain import deliberation as rules
@@ -43,9 +44,9 @@ async def remind_meetings(session: AsyncSession, config: CommunitiesConfig, now:
                                      .order_by(DelibMeeting.starts_at).limit(BATCH)))
     ids: list[int] = []
     for meeting in due:
-        if not rules.reminder_due(meeting.starts_at, now, lead):
+        if not rules.reminder_due(as_utc(meeting.starts_at), now, lead):
             continue
-        claimed = await session.scalar(update(DelibMeeting).where(DelibMeeting.id == meeting.id,
+        claimed = await session.scalar(service._update(DelibMeeting).where(DelibMeeting.id == meeting.id,
                                                                   DelibMeeting.reminded_at.is_(None))
                                        .values(reminded_at=now).returning(DelibMeeting.id))
         if claimed is None:
@@ -68,7 +69,7 @@ async def flag_overdue_actions(session: AsyncSession, config: CommunitiesConfig,
                                      .order_by(DelibAction.due_on).limit(BATCH)))
     ids: list[int] = []
     for action in due:
-        claimed = await session.scalar(update(DelibAction).where(DelibAction.id == action.id,
+        claimed = await session.scalar(service._update(DelibAction).where(DelibAction.id == action.id,
                                                                  DelibAction.overdue_alerted_at.is_(None))
                                        .values(overdue_alerted_at=now).returning(DelibAction.id))
         topic = await session.get(DelibTopic, action.topic_id)
