@@ -114,13 +114,18 @@ async def declare_compound(session: AsyncSession, config: CommunitiesConfig, use
 
 
 async def standing(session: AsyncSession, user: User, topic: DelibTopic) -> str:
-    """"ok", or why this person may not support, vote or rate: other_community, need_compound, other_compound."""
-    if user.community_code != topic.community_code:
+    """"ok", or why this person may not support, comment or rate: other_community, need_compound, other_compound."""
+    return await standing_in(session, user, topic.community_code, topic.compound)
+
+
+async def standing_in(session: AsyncSession, user: User, community: str, compound: str | None) -> str:
+    """The same for a community, or one compound of it (a vote's electorate)."""
+    if user.community_code != community:
         return "other_community"
-    compound = await residence_of(session, user) if topic.compound else None
-    if topic.compound and compound is None:
+    mine = await residence_of(session, user) if compound else None
+    if compound and mine is None:
         return "need_compound"
-    if not rules.eligible(user.community_code, compound, topic.community_code, topic.compound):
+    if not rules.eligible(user.community_code, mine, community, compound):
         return "other_compound"
     return "ok"
 
@@ -182,12 +187,12 @@ async def participants(session: AsyncSession, topic: DelibTopic) -> list[User]:
     return await _users(session, ids)
 
 
-async def eligible_residents(session: AsyncSession, topic: DelibTopic) -> list[User]:
-    """Who may vote: residents of the community, or of the compound for a compound topic."""
-    stmt = select(User).where(User.community_code == topic.community_code, User.consent_at.is_not(None))
-    if topic.compound:
+async def eligible_residents(session: AsyncSession, community: str, compound: str | None) -> list[User]:
+    """Who may vote: residents of the community, or those who declared the compound."""
+    stmt = select(User).where(User.community_code == community, User.consent_at.is_not(None))
+    if compound:
         stmt = stmt.join(DelibResidence, DelibResidence.user_id == User.id).where(
-            DelibResidence.compound == topic.compound, DelibResidence.community_code == topic.community_code)
+            DelibResidence.compound == compound, DelibResidence.community_code == community)
     return list(await session.scalars(stmt.order_by(User.id)))
 
 
@@ -409,32 +414,38 @@ async def schedule_meeting(session: AsyncSession, config: CommunitiesConfig, top
 def ballot_reply(locale: str, topic: DelibTopic, vote: DelibVote, config: CommunitiesConfig, headline: str) -> Reply:
     text = t(locale, headline, id=topic.id, title=topic.title, closes=local_time(config, vote.closes_at),
              quorum=vote.quorum, mode=t(locale, "deliberation.secret" if vote.secret else "deliberation.open"),
-             scope=scope_name(topic, locale))
+             scope=scope_name(vote.compound, locale))
     return Reply(text, rows(*(Button(str(option)[:40], actions.make("dlv", vote.id, i))
                               for i, option in enumerate(vote.options)), per_row=1))
 
 
 async def open_vote(session: AsyncSession, config: CommunitiesConfig, topic_id: int, staff: User, *,
-                    options: list[str], secret: bool, quorum: int, hours: int, now: datetime) -> Outcome:
+                    options: list[str], secret: bool, quorum: int, hours: int, now: datetime,
+                    compound: str | None) -> Outcome:
+    """Open a vote. `compound`: who may vote — the topic's compound (the default for a compound topic)
+    or None, every resident of the community."""
     topic = await load_topic(session, topic_id)
     if topic is None or not is_staff(staff, topic.community_code):
         return Outcome("not_allowed")
     if rules.parse_hours(str(hours)) is None or not 1 <= quorum <= rules.MAX_QUORUM \
-            or not rules.MIN_OPTIONS <= len(options) <= rules.MAX_OPTIONS:
+            or not rules.MIN_OPTIONS <= len(options) <= rules.MAX_OPTIONS \
+            or compound not in (None, topic.compound):
         return Outcome("stale")
     updated = await _set_stage(session, topic.id, "open_vote")
     if updated is None:
         return Outcome("stage", topic=topic)
-    vote = DelibVote(topic_id=topic.id, options=options, secret=secret, quorum=quorum,
+    vote = DelibVote(topic_id=topic.id, options=options, compound=compound, secret=secret, quorum=quorum,
                      closes_at=now + timedelta(hours=hours), created_by=staff.id)
     session.add(vote)
     await session.flush()
     await add_event(session, topic.id, "vote_opened", actor=f"user:{staff.id}", options=" / ".join(options),
                     quorum=quorum, closes=local_time(config, vote.closes_at),
-                    mode="secret" if secret else "open")
+                    mode="secret" if secret else "open", scope=scope_name(compound, "zh"))
     # Every eligible resident is told, with the ballot: a vote only the supporters hear of is not a vote.
-    people = {u.id: u for u in [*await eligible_residents(session, topic), *await participants(session, topic)]}
-    audience = [u for u in people.values() if await standing(session, u, topic) == "ok"]
+    people = {u.id: u for u in [*await eligible_residents(session, topic.community_code, compound),
+                                *await participants(session, topic)]}
+    audience = [u for u in people.values()
+                if await standing_in(session, u, topic.community_code, compound) == "ok"]
     ids = await _to_users(session, audience, f"vote:{vote.id}",
                           lambda locale: ballot_reply(locale, topic, vote, config, "deliberation.vote_open"))
     return Outcome("ok", ids, updated, {"vote_id": vote.id})
@@ -456,9 +467,9 @@ async def cast(session: AsyncSession, vote_id: int, user: User, choice: int, now
     topic = await load_topic(session, vote.topic_id) if vote else None
     if vote is None or topic is None:
         return Outcome("stale")
-    why = await standing(session, user, topic)
+    why = await standing_in(session, user, topic.community_code, vote.compound)
     if why != "ok":
-        return Outcome(why, topic=topic)
+        return Outcome(why, topic=topic, extra={"compound": vote.compound})
     if not 0 <= choice < len(vote.options):
         return Outcome("stale", topic=topic)
     # Lock the vote row (PostgreSQL) so a ballot and the closing never interleave: a ballot either
@@ -617,6 +628,39 @@ async def action_task(session: AsyncSession, config: CommunitiesConfig, action_i
     await session.execute(_update(DelibAction).where(DelibAction.id == action.id).values(task_id=task.id))
     await add_event(session, topic.id, "action_task", actor=f"user:{staff.id}", action=action.title)
     return Outcome("ok", ids, topic, {"task_id": task.id})
+
+
+async def action_request(session: AsyncSession, config: CommunitiesConfig, action_id: int, staff: User,
+                         label: str) -> Outcome:
+    """An action handled by a team becomes a request (numbered, routed, SLA), followed by the proposer."""
+    from shared.intake.outcome import route
+    from shared.taxonomy import LABELS
+
+    action, topic = await _staff_action(session, action_id, staff)
+    if action is None:
+        return Outcome("not_allowed")
+    if label not in LABELS or config.route(topic.community_code, label).team is None:
+        return Outcome("stale")
+    mine = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
+                                                           DelibAction.request_id.is_(None))
+                                .values(progress=DelibAction.progress).returning(DelibAction.id))
+    if mine is None:
+        return Outcome("already", topic=topic)
+    proposer = await session.get(User, topic.proposer_id) if topic.proposer_id else None
+    # create_request commits (its number must be durable before anyone is told it).
+    request, _created = await create_request(
+        session, community_code=topic.community_code, user_id=topic.proposer_id,
+        text=f"{topic.title}: {action.title} ({action.owner}, {action.due_on.isoformat()})",
+        idempotency_key=f"delib-action:{action.id}", source=proposer.platform if proposer else "telegram")
+    if not _created:   # a concurrent press got there while the number was being committed
+        return Outcome("already", topic=topic)
+    await session.execute(_update(DelibAction).where(DelibAction.id == action.id).values(request_id=request.id))
+    await add_event(session, topic.id, "action_request", actor=f"user:{staff.id}", action=action.title,
+                    number=request.number)
+    await add_request_event(session, request.id, "from_topic", actor=f"user:{staff.id}", topic=topic.id)
+    ids = await route(session, config, request, label, urgent=False, confidence=None, actor=f"user:{staff.id}",
+                      only_from={RequestStatus.RECEIVED})
+    return Outcome("ok", ids, topic, {"number": request.number})
 
 
 async def close_topic(session: AsyncSession, config: CommunitiesConfig, topic_id: int, staff: User,

@@ -491,6 +491,7 @@ class DelibVote(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_votes_topic"), index=True)
     options: Mapped[list[Any]] = mapped_column(JSON)
+    compound: Mapped[str | None] = mapped_column(String(64))   # who may vote: this compound's residents, or None: the community
     secret: Mapped[bool] = mapped_column(Boolean, default=True)
     quorum: Mapped[int] = mapped_column(Integer)
     closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -515,7 +516,7 @@ class DelibBallot(Base):
 
 
 class DelibAction(Base):
-    """A tracked action carrying out a decision: owner, due date, progress; optionally a volunteer task."""
+    """A tracked action carrying out a decision: owner, due date, progress; optionally a request or a volunteer task."""
 
     __tablename__ = "delib_actions"
     __table_args__ = (Index("ix_delib_actions_status_due", "status", "due_on"),)
@@ -527,6 +528,7 @@ class DelibAction(Base):
     due_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="open")   # open | done
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", name="fk_delib_actions_task"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", name="fk_delib_actions_request"))
     progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # number of progress updates
     overdue_alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -25,8 +25,10 @@ from shared.flows.context import FlowContext
 from shared.flows.deliver import commit_and_deliver
 from shared.flows.guard import is_staff_for
 from shared.flows.reply import Button, Reply, rows
+from shared.flows.texts import category_name
 from shared.i18n import t
 from shared.repo.requests import get_request
+from shared.taxonomy import LABELS
 
 TOPICS_SHOWN = 10
 _REASONS = {
@@ -179,9 +181,11 @@ async def view(ctx: FlowContext, topic_id: str) -> list[Reply]:
                                    actions.make("dla", "prog", action.id)),
                             Button(t(loc, "deliberation.done_button", action=action.title[:12]),
                                    actions.make("dla", "done", action.id))]
-                if action.task_id is None:
-                    buttons.append(Button(t(loc, "deliberation.task_button", action=action.title[:12]),
-                                          actions.make("dla", "task", action.id)))
+                if action.task_id is None and action.request_id is None:
+                    buttons += [Button(t(loc, "deliberation.task_button", action=action.title[:12]),
+                                       actions.make("dla", "task", action.id)),
+                                Button(t(loc, "deliberation.request_button", action=action.title[:12]),
+                                       actions.make("dla", "req", action.id))]
     return [Reply("\n\n".join(lines), rows(*buttons, per_row=2))]
 
 
@@ -497,6 +501,30 @@ async def on_mode(ctx: FlowContext, mode: str) -> list[Reply]:
     if form is None or mode not in ("secret", "open") or not ctx.state.get("dl_topic"):
         return _stale(ctx)
     form["secret"] = mode == "secret"
+    topic = await _staff_topic(ctx, str(ctx.state["dl_topic"]))
+    if topic is None:
+        return _say(ctx, "errors.not_allowed")
+    if topic.compound:   # who may vote: the compound's residents by default, or the whole community
+        form.pop("compound", None)
+        return [Reply(t(ctx.locale, "deliberation.ask_voters"),
+                      rows(Button(t(ctx.locale, "deliberation.voters_compound", compound=topic.compound),
+                                  actions.make("dlw", "compound")),
+                           Button(t(ctx.locale, "deliberation.voters_community"), actions.make("dlw", "community")),
+                           per_row=1))]
+    form["compound"] = None
+    return _quorum_prompt(ctx)
+
+
+async def on_voters(ctx: FlowContext, choice: str) -> list[Reply]:
+    form = ctx.state.get("dl_vote")
+    topic = await _staff_topic(ctx, str(ctx.state.get("dl_topic") or 0))
+    if form is None or "secret" not in form or topic is None or choice not in ("compound", "community"):
+        return _stale(ctx)
+    form["compound"] = topic.compound if choice == "compound" else None
+    return _quorum_prompt(ctx)
+
+
+def _quorum_prompt(ctx: FlowContext) -> list[Reply]:
     default = ctx.config.defaults.deliberation.default_quorum
     choices = sorted({default, *rules.QUORUM_CHOICES})
     return [Reply(t(ctx.locale, "deliberation.ask_quorum", default=default),
@@ -506,7 +534,7 @@ async def on_mode(ctx: FlowContext, mode: str) -> list[Reply]:
 async def on_quorum(ctx: FlowContext, value: str) -> list[Reply]:
     form = ctx.state.get("dl_vote")
     quorum = rules.parse_quorum(value)
-    if form is None or "secret" not in form or quorum is None:
+    if form is None or "compound" not in form or quorum is None:
         return _stale(ctx)
     form["quorum"] = quorum
     return [Reply(t(ctx.locale, "deliberation.ask_hours"),
@@ -522,7 +550,8 @@ async def on_hours(ctx: FlowContext, value: str) -> list[Reply]:
         return _stale(ctx)
     ctx.state.clear()
     outcome = await service.open_vote(ctx.session, ctx.config, topic_id, ctx.user, options=form["options"],
-                                      secret=form["secret"], quorum=form["quorum"], hours=hours, now=utcnow())
+                                      secret=form["secret"], quorum=form["quorum"], hours=hours, now=utcnow(),
+                                      compound=form["compound"])
     if not outcome.ok:
         return await _refusal(ctx, outcome)
     await commit_and_deliver(ctx, outcome.ids)
@@ -566,7 +595,7 @@ async def on_action(ctx: FlowContext, text: str | None, _attachments: list | Non
 
 async def on_action_op(ctx: FlowContext, op: str, action_id: str) -> list[Reply]:
     aid = _id(action_id)
-    if aid is None or op not in ("prog", "done", "task"):
+    if aid is None or op not in ("prog", "done", "task", "req"):
         return _stale(ctx)
     action, topic = await service._staff_action(ctx.session, aid, ctx.user)
     if action is None:
@@ -583,8 +612,13 @@ async def on_action_op(ctx: FlowContext, op: str, action_id: str) -> list[Reply]
             return _say(ctx, "deliberation.already_done")
         await commit_and_deliver(ctx, outcome.ids)
         return _say(ctx, "deliberation.action_marked_done", action=action.title)
-    if action.task_id is not None or action.status != "open":
+    if action.task_id is not None or action.request_id is not None or action.status != "open":
         return _say(ctx, "deliberation.already_task")
+    if op == "req":
+        labels = [label for label in LABELS if ctx.config.route(topic.community_code, label).team is not None]
+        return [Reply(t(ctx.locale, "deliberation.ask_category", action=action.title),
+                      rows(*(Button(category_name(ctx.locale, label), actions.make("dlx", action.id, label))
+                             for label in labels), per_row=2))]
     skills = ctx.config.defaults.volunteer_skills
     return [Reply(t(ctx.locale, "deliberation.ask_skill", action=action.title),
                   rows(*(Button(s.name.get(ctx.locale) or s.name["zh"], actions.make("dlk", action.id, s.code))
@@ -615,6 +649,19 @@ async def on_skill(ctx: FlowContext, action_id: str, skill: str) -> list[Reply]:
         return await _refusal(ctx, outcome)
     await commit_and_deliver(ctx, outcome.ids)
     return _say(ctx, "deliberation.task_created")
+
+
+async def on_category(ctx: FlowContext, action_id: str, label: str) -> list[Reply]:
+    aid = _id(action_id)
+    if aid is None:
+        return _stale(ctx)
+    outcome = await service.action_request(ctx.session, ctx.config, aid, ctx.user, label)
+    if outcome.result == "already":
+        return _say(ctx, "deliberation.already_task")
+    if not outcome.ok:
+        return await _refusal(ctx, outcome)
+    await commit_and_deliver(ctx, outcome.ids)
+    return _say(ctx, "deliberation.request_created", number=outcome.extra["number"])
 
 
 async def ask_report(ctx: FlowContext, topic_id: str) -> list[Reply]:
@@ -657,18 +704,20 @@ TEXT_STEPS = {"dl_title": on_title, "dl_desc": on_description, "dl_photo": on_ph
               "dl_meet": on_meeting, "dl_options": on_options, "dl_action": on_action, "dl_progress": on_progress,
               "dl_report": on_report}
 
-VERBS = frozenset({"dl", "dlm", "dls", "dlp", "dlc", "dlf", "dlo", "dlq", "dlt", "dlv", "dlh", "dla", "dlk", "dlr"})
+VERBS = frozenset({"dl", "dlm", "dls", "dlp", "dlc", "dlf", "dlo", "dlw", "dlq", "dlt", "dlv", "dlh", "dla", "dlk",
+                   "dlx", "dlr"})
 
 
 async def on_action_string(ctx: FlowContext, verb: str, args: tuple[str, ...]) -> list[Reply]:
     if verb == "dl":
         handler = _TOPIC_OPS.get(args[0])
         return await handler(ctx, args[1]) if handler else _stale(ctx)
-    single = {"dlm": on_menu, "dls": on_scope, "dlp": skip_photo, "dlc": declare, "dlo": on_mode, "dlq": on_quorum,
-              "dlt": on_hours}
+    single = {"dlm": on_menu, "dls": on_scope, "dlp": skip_photo, "dlc": declare, "dlo": on_mode, "dlw": on_voters,
+              "dlq": on_quorum, "dlt": on_hours}
     if verb in single:
         return await single[verb](ctx, args[0])
-    double = {"dlf": from_request, "dlv": cast, "dlh": hide, "dla": on_action_op, "dlk": on_skill, "dlr": rate}
+    double = {"dlf": from_request, "dlv": cast, "dlh": hide, "dla": on_action_op, "dlk": on_skill, "dlx": on_category,
+              "dlr": rate}
     return await double[verb](ctx, *args) if verb in double else _stale(ctx)
 
 

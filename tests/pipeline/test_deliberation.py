@@ -87,10 +87,12 @@ async def declare_and_support(p, uid: int, topic_id: int) -> None:
 
 
 async def open_vote(p, topic_id: int, options: str = "同意改造\n暂缓改造", mode: str = "secret", quorum: int = 3,
-                    hours: int = 48) -> None:
+                    hours: int = 48, voters: str | None = "compound") -> None:
     await p.feed(p.updates.press(ZJZ_STAFF, f"dl:vote:{topic_id}"))
     await p.feed(p.updates.message(ZJZ_STAFF, options))
     await p.feed(p.updates.press(ZJZ_STAFF, f"dlo:{mode}"))
+    if voters is not None:          # a compound topic: who may vote
+        await p.feed(p.updates.press(ZJZ_STAFF, f"dlw:{voters}"))
     await p.feed(p.updates.press(ZJZ_STAFF, f"dlq:{quorum}"))
     await p.feed(p.updates.press(ZJZ_STAFF, f"dlt:{hours}"))
     await p.drain()
@@ -190,9 +192,17 @@ async def test_the_jinger_street_pipe_through_all_four_steps(hood, db, config):
     assert all(sum("提醒：明天有" in m.text for m in p.telegram.sent(uid)) == 1 for uid in (PROPOSER, B, C, D, E))
 
     # --- step 3: decide ---------------------------------------------------------------------------
-    await open_vote(p, topic.id, quorum=3)
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dl:vote:{topic.id}"))
+    await p.feed(p.updates.message(ZJZ_STAFF, "同意改造\n暂缓改造"))
+    await p.feed(p.updates.press(ZJZ_STAFF, "dlo:secret"))
+    voters = p.telegram.sent(ZJZ_STAFF)[-1]
+    assert buttons(voters) == ["dlw:compound", "dlw:community"] and "井儿街" in voters.reply_markup.inline_keyboard[0][0].text
+    await p.feed(p.updates.press(ZJZ_STAFF, "dlw:compound"))
+    await p.feed(p.updates.press(ZJZ_STAFF, "dlq:3"))
+    await p.feed(p.updates.press(ZJZ_STAFF, "dlt:48"))
+    await p.drain()
     vote = await one(db, DelibVote)
-    assert (vote.options, vote.secret, vote.quorum) == (["同意改造", "暂缓改造"], True, 3)
+    assert (vote.options, vote.secret, vote.quorum, vote.compound) == (["同意改造", "暂缓改造"], True, 3, "井儿街")
     assert (await topic_of(db, topic.id)).stage == "voting"
     ballot = [m for m in p.telegram.sent(C) if "【投票】" in m.text][-1]
     assert buttons(ballot) == [f"dlv:{vote.id}:0", f"dlv:{vote.id}:1"]
@@ -378,7 +388,7 @@ async def test_bad_input_gets_a_kind_reply_and_changes_nothing(hood, db):
     await p.feed(p.updates.message(B, "y" * 501))
     assert await count(db, DelibComment) == 0
 
-    await open_vote(p, topic.id)
+    await open_vote(p, topic.id, voters=None)
     await p.feed(p.updates.press(ZJZ_STAFF, f"dl:vote:{topic.id}"))
     assert "不在这一步" in p.telegram.sent(ZJZ_STAFF)[-1].text        # one vote at a time
     assert await count(db, DelibVote) == 1
@@ -409,7 +419,7 @@ async def test_bad_input_gets_a_kind_reply_and_changes_nothing(hood, db):
     "dl:view:999999", "dl:sup:999999", "dl:acc:999999", "dl:close:999999", "dl:nuke:1", "dlv:999999:0",
     "dlv:1:x", "dlv:abc:0", "dlh:999999:private", "dla:done:999999", "dla:zap:1", "dlk:999999:repairs",
     "dlr:999999:5", "dlf:999999:all", "dlm:delete", "dlc:x", "dlo:secret", "dlq:5", "dlt:24", "dlp:skip",
-    "dls:all", "dl:sup:1:2", "dlv:1", "dl:view:" + "9" * 40,
+    "dls:all", "dl:sup:1:2", "dlv:1", "dl:view:" + "9" * 40, "dlx:999999:repair", "dlw:compound", "dla:req:999999",
 ])
 async def test_forged_and_malformed_callbacks_change_nothing(hood, db, data):
     p = hood
@@ -533,3 +543,51 @@ async def test_overdue_actions_are_flagged_to_staff_once(hood, db, config):
     assert await jobs.deliberation(p.db, p.broker, config, later + timedelta(hours=1)) == 0
     await p.drain()
     assert "已超过期限" in texts(p, STAFF_CHAT_ZJZ, n)
+
+
+async def test_a_compound_topic_voted_by_the_whole_community(hood, db, config):
+    p = hood
+    topic = await accepted_topic(p, db)
+    await open_vote(p, topic.id, quorum=1, voters="community")
+    vote = await one(db, DelibVote)
+    assert vote.compound is None
+    assert any("【投票】" in m.text for m in p.telegram.sent(NO_COMPOUND))   # every resident of 中街子 is asked
+    assert not any("【投票】" in m.text for m in p.telegram.sent(OUTSIDER))
+    await p.feed(p.updates.press(NO_COMPOUND, f"dlv:{vote.id}:1"))
+    assert "已投票" in p.telegram.sent(NO_COMPOUND)[-1].text
+    await p.feed(p.updates.press(OUTSIDER, f"dlv:{vote.id}:1"))
+    assert await count(db, DelibBallot) == 1
+    # Supporting the topic itself still needs the compound.
+    await p.feed(p.updates.press(NO_COMPOUND, f"dl:sup:{topic.id}"))
+    assert buttons(p.telegram.sent(NO_COMPOUND)[-1]) == ["dlc:0"]
+
+
+async def test_an_action_handled_as_a_request_for_a_team(hood, db, config):
+    p = hood
+    topic = await accepted_topic(p, db)
+    await p.feed(p.updates.press(B, "dlc:0"))
+    await open_vote(p, topic.id, quorum=1)
+    vote = await one(db, DelibVote)
+    await p.feed(p.updates.press(B, f"dlv:{vote.id}:0"))
+    await jobs.deliberation(p.db, p.broker, config, as_utc(vote.closes_at))
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dl:act:{topic.id}"))
+    await p.feed(p.updates.message(ZJZ_STAFF, f"更换上下水管网 / 物业维修组 / {local_day(10)}"))
+    await p.drain()
+    action = await one(db, DelibAction)
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dl:view:{topic.id}"))
+    assert f"dla:req:{action.id}" in buttons(p.telegram.sent(ZJZ_STAFF)[-1])
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dla:req:{action.id}"))
+    assert f"dlx:{action.id}:repair" in buttons(p.telegram.sent(ZJZ_STAFF)[-1])
+    await p.feed(p.updates.press(B, f"dlx:{action.id}:repair"))             # a resident: refused
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dlx:{action.id}:fridge"))     # not a team's label
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dlx:{action.id}:nonsense"))
+    assert await count(db, Request) == 0
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dlx:{action.id}:repair"))
+    await p.feed(p.updates.press(ZJZ_STAFF, f"dlx:{action.id}:repair"))     # once
+    await p.drain()
+    assert await count(db, Request) == 1
+    request = await one(db, Request)
+    assert (request.category, request.status, request.user_id) == ("repair", "routed", topic.proposer_id)
+    assert (await one(db, DelibAction)).request_id == request.id
+    assert request.number in texts(p, PROPOSER)                             # the proposer follows it
+    assert "action_request" in await kinds(db, topic.id)

@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('request_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('progress', sa.Integer(), server_default='0', nullable=False),
     sa.Column('overdue_alerted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
@@ -63,6 +64,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name='fk_delib_actions_creator'),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name='fk_delib_actions_task'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name='fk_delib_actions_request'),
     sa.ForeignKeyConstraint(['topic_id'], ['delib_topics.id'], name='fk_delib_actions_topic'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -140,6 +142,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('topic_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('compound', sa.String(length=64), nullable=True),
     sa.Column('secret', sa.Boolean(), nullable=False),
     sa.Column('quorum', sa.Integer(), nullable=False),
     sa.Column('closes_at', sa.DateTime(timezone=True), nullable=False),
