@@ -742,3 +742,36 @@ async def board(session: AsyncSession, community: str, *, per_step: int = 10) ->
         if len(bucket) < per_step:
             bucket.append(topic)
     return steps
+
+
+# --- the person's own data (PIPL: /mydata, /forgetme) --------------------------------------------
+
+async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
+    residence = await session.get(DelibResidence, user.id)
+    proposed = list(await session.scalars(select(DelibTopic).where(DelibTopic.proposer_id == user.id)))
+    comments = list(await session.scalars(select(DelibComment).where(DelibComment.user_id == user.id)))
+    ballots = list((await session.execute(select(DelibVote, DelibBallot.choice)
+                                          .join(DelibBallot, DelibBallot.vote_id == DelibVote.id)
+                                          .where(DelibBallot.user_id == user.id))).all())
+    return {
+        "compound": residence.compound if residence else None,
+        "topics_proposed": [{"id": tp.id, "title": tp.title, "stage": tp.stage} for tp in proposed],
+        "topics_supported": list(await session.scalars(select(DelibSupport.topic_id)
+                                                       .where(DelibSupport.user_id == user.id))),
+        "comments": [{"topic": c.topic_id, "text": c.text, "hidden": c.hidden_at is not None} for c in comments],
+        "ballots": [{"topic": v.topic_id, "choice": v.options[choice]} for v, choice in ballots],
+        "ratings": [{"topic": r.topic_id, "score": r.score}
+                    for r in await session.scalars(select(DelibRating).where(DelibRating.user_id == user.id))],
+    }
+
+
+async def forget_user(session: AsyncSession, user: User, erased: str) -> None:
+    """Erase what the person wrote and where they live; keep counts (supports, ballots, ratings) for the results.
+
+    A topic they proposed stays on the public record of the community's decision, no longer linked to them.
+    """
+    await session.execute(_update(DelibComment).where(DelibComment.user_id == user.id).values(text=erased))
+    await session.execute(_update(DelibTopic).where(DelibTopic.proposer_id == user.id).values(proposer_id=None))
+    residence = await session.get(DelibResidence, user.id)
+    if residence is not None:
+        await session.delete(residence)

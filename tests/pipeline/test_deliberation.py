@@ -591,3 +591,23 @@ async def test_an_action_handled_as_a_request_for_a_team(hood, db, config):
     assert (await one(db, DelibAction)).request_id == request.id
     assert request.number in texts(p, PROPOSER)                             # the proposer follows it
     assert "action_request" in await kinds(db, topic.id)
+
+
+async def test_mydata_shows_and_forgetme_erases_what_a_resident_said(hood, db):
+    p = hood
+    topic = await accepted_topic(p, db)
+    await declare_and_support(p, PROPOSER, topic.id)
+    await p.feed(p.updates.press(PROPOSER, f"dl:com:{topic.id}"))
+    await p.feed(p.updates.message(PROPOSER, "我家在3单元502 水压一直很低"))
+    await p.drain()
+    await p.feed(p.updates.message(PROPOSER, "/mydata"))
+    mine = texts(p, PROPOSER)
+    assert "3单元502" in mine and "井儿街" in mine and "topics_supported" in mine
+    await p.feed(p.updates.message(PROPOSER, "/forgetme"))
+    await p.feed(p.updates.press(PROPOSER, "fm:yes"))
+    async with db.sessions() as session:
+        comment = (await session.scalars(select(DelibComment))).one()
+        kept = await session.get(DelibTopic, topic.id)
+        assert "502" not in comment.text and kept.proposer_id is None and kept.title
+        assert await session.scalar(select(func.count()).select_from(DelibResidence)) == 0
+        assert await session.scalar(select(func.count()).select_from(DelibSupport)) == 1   # the count stays
