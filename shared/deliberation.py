@@ -63,7 +63,7 @@ class Outcome:
         return self.result == "ok"
 
 
-def _update(model):  # type: ignore[no-untyped-def]
+def guarded(model):  # type: ignore[no-untyped-def]
     """A conditional UPDATE whose WHERE the database evaluates (objects in the session are not touched)."""
     return update(model).execution_options(synchronize_session=False)
 
@@ -143,7 +143,7 @@ async def load_topic(session: AsyncSession, topic_id: int | None) -> DelibTopic 
 async def _set_stage(session: AsyncSession, topic_id: int, operation: str, **values: Any) -> DelibTopic | None:
     """Apply `operation` if the topic's stage allows it; the database decides (None: not allowed / already done)."""
     allowed, target = rules.TRANSITIONS[operation]
-    stmt = (_update(DelibTopic)
+    stmt = (guarded(DelibTopic)
             .where(DelibTopic.id == topic_id, DelibTopic.stage.in_([str(s) for s in allowed]))
             .values(stage=str(target), updated_at=func.now(), **values)
             .returning(DelibTopic)
@@ -151,7 +151,7 @@ async def _set_stage(session: AsyncSession, topic_id: int, operation: str, **val
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def _to_group(session: AsyncSession, config: CommunitiesConfig, community: str, key: str, reply: Reply) -> int | None:
+async def tell_group(session: AsyncSession, config: CommunitiesConfig, community: str, key: str, reply: Reply) -> int | None:
     chat_id = config.community(community).staff_chat_id
     if chat_id is None:
         return None
@@ -159,7 +159,7 @@ async def _to_group(session: AsyncSession, config: CommunitiesConfig, community:
                                     options=reply.options_json())
 
 
-async def _to_users(session: AsyncSession, users: list[User], key: str, build) -> list[int]:  # type: ignore[no-untyped-def]
+async def tell_users(session: AsyncSession, users: list[User], key: str, build) -> list[int]:  # type: ignore[no-untyped-def]
     """Tell each person in their own language; `build(locale)` makes the Reply."""
     ids = []
     for user in users:
@@ -224,7 +224,7 @@ async def propose(session: AsyncSession, config: CommunitiesConfig, user: User, 
     session.add(topic)
     await session.flush()
     await add_event(session, topic.id, "proposed", actor=f"user:{user.id}", scope=scope_name(compound, "zh"))
-    ids = _ids(await _to_group(session, config, topic.community_code, f"new:{topic.id}", staff_card(topic)))
+    ids = _ids(await tell_group(session, config, topic.community_code, f"new:{topic.id}", staff_card(topic)))
     return Outcome("ok", ids, topic)
 
 
@@ -330,13 +330,13 @@ async def support(session: AsyncSession, config: CommunitiesConfig, topic_id: in
     ids: list[int] = []
     threshold = config.defaults.deliberation.support_threshold
     if rules.reaches_threshold(count, threshold):
-        flagged = await session.scalar(_update(DelibTopic).where(DelibTopic.id == topic.id, DelibTopic.flagged_at.is_(None))
+        flagged = await session.scalar(guarded(DelibTopic).where(DelibTopic.id == topic.id, DelibTopic.flagged_at.is_(None))
                                        .values(flagged_at=func.now()).returning(DelibTopic.id))
         if flagged is not None:
             await add_event(session, topic.id, "flagged", supporters=count)
             reply = Reply(t(STAFF_LOCALE, "deliberation.flagged", id=topic.id, title=topic.title, count=count),
                           rows(view_button(STAFF_LOCALE, topic.id)))
-            ids = _ids(await _to_group(session, config, topic.community_code, f"flagged:{topic.id}", reply))
+            ids = _ids(await tell_group(session, config, topic.community_code, f"flagged:{topic.id}", reply))
     return Outcome("ok", ids, topic, {"count": count})
 
 
@@ -360,7 +360,7 @@ async def comment(session: AsyncSession, config: CommunitiesConfig, topic_id: in
                     text=notify.excerpt(text)),
                   rows(*(Button(t(STAFF_LOCALE, f"deliberation.hide_{r}"), actions.make("dlh", comment_id, r))
                          for r in rules.HIDE_REASONS), per_row=3))
-    ids = _ids(await _to_group(session, config, topic.community_code, f"comment:{comment_id}", reply))
+    ids = _ids(await tell_group(session, config, topic.community_code, f"comment:{comment_id}", reply))
     return Outcome("ok", ids, topic)
 
 
@@ -372,7 +372,7 @@ async def hide_comment(session: AsyncSession, config: CommunitiesConfig, comment
         return Outcome("not_allowed")
     if reason not in rules.HIDE_REASONS:
         return Outcome("stale")
-    hidden = await session.scalar(_update(DelibComment).where(DelibComment.id == row.id, DelibComment.hidden_at.is_(None))
+    hidden = await session.scalar(guarded(DelibComment).where(DelibComment.id == row.id, DelibComment.hidden_at.is_(None))
                                   .values(hidden_at=func.now(), hidden_by=staff.id, hide_reason=reason)
                                   .returning(DelibComment.id))
     if hidden is None:
@@ -404,7 +404,7 @@ async def schedule_meeting(session: AsyncSession, config: CommunitiesConfig, top
     await session.flush()
     when = local_time(config, starts_at)
     await add_event(session, topic.id, "meeting", actor=f"user:{staff.id}", when=when, place=place)
-    ids = await _to_users(session, await supporters(session, topic), f"meeting:{meeting.id}", lambda locale: Reply(
+    ids = await tell_users(session, await supporters(session, topic), f"meeting:{meeting.id}", lambda locale: Reply(
         t(locale, "deliberation.meeting_set", title=topic.title, when=when, place=place), rows(view_button(locale, topic.id))))
     return Outcome("ok", ids, topic, {"when": when})
 
@@ -446,7 +446,7 @@ async def open_vote(session: AsyncSession, config: CommunitiesConfig, topic_id: 
                                 *await participants(session, topic)]}
     audience = [u for u in people.values()
                 if await standing_in(session, u, topic.community_code, compound) == "ok"]
-    ids = await _to_users(session, audience, f"vote:{vote.id}",
+    ids = await tell_users(session, audience, f"vote:{vote.id}",
                           lambda locale: ballot_reply(locale, topic, vote, config, "deliberation.vote_open"))
     return Outcome("ok", ids, updated, {"vote_id": vote.id})
 
@@ -474,7 +474,7 @@ async def cast(session: AsyncSession, vote_id: int, user: User, choice: int, now
         return Outcome("stale", topic=topic)
     # Lock the vote row (PostgreSQL) so a ballot and the closing never interleave: a ballot either
     # lands before the count or finds the vote closed.
-    still_open = await session.scalar(_update(DelibVote)
+    still_open = await session.scalar(guarded(DelibVote)
                                       .where(DelibVote.id == vote.id, DelibVote.closed_at.is_(None),
                                              DelibVote.closes_at > now)
                                       .values(quorum=DelibVote.quorum).returning(DelibVote.id))
@@ -503,14 +503,14 @@ def result_text(locale: str, topic: DelibTopic, vote: DelibVote, names: dict[int
     if outcome == "decided":
         verdict = t(locale, "deliberation.result_decided", option=vote.options[int(result["winner"])])
     else:
-        verdict = t(locale, f"deliberation.result_{outcome}" if outcome in ("tie", "no_quorum") else "deliberation.result_no_quorum")
+        verdict = t(locale, "deliberation.result_tie" if outcome == "tie" else "deliberation.result_no_quorum")
     return t(locale, "deliberation.result", id=topic.id, title=topic.title, turnout=result.get("turnout", 0),
              quorum=vote.quorum, verdict=verdict, lines="\n".join(lines))
 
 
 async def close_vote(session: AsyncSession, config: CommunitiesConfig, vote_id: int, now: datetime) -> Outcome:
     """Count, record the result, move the topic on and publish result and turnout to everyone who took part."""
-    vote = (await session.execute(_update(DelibVote).where(DelibVote.id == vote_id, DelibVote.closed_at.is_(None))
+    vote = (await session.execute(guarded(DelibVote).where(DelibVote.id == vote_id, DelibVote.closed_at.is_(None))
                                   .values(closed_at=now).returning(DelibVote)
                                   .execution_options(synchronize_session=False, populate_existing=True))
             ).scalar_one_or_none()
@@ -533,9 +533,9 @@ async def close_vote(session: AsyncSession, config: CommunitiesConfig, vote_id: 
         voters = {u.id: u for u in await _users(session, {uid for _, uid in ballots})}
         for choice, uid in ballots:
             names.setdefault(choice, []).append((voters[uid].display_name or f"#{uid}")[:20])
-    ids = await _to_users(session, await participants(session, topic), f"result:{vote.id}",
+    ids = await tell_users(session, await participants(session, topic), f"result:{vote.id}",
                           lambda locale: Reply(result_text(locale, topic, vote, names), rows(view_button(locale, topic.id))))
-    ids += _ids(await _to_group(session, config, topic.community_code, f"result:{vote.id}",
+    ids += _ids(await tell_group(session, config, topic.community_code, f"result:{vote.id}",
                                 Reply(result_text(STAFF_LOCALE, topic, vote, names), rows(view_button(STAFF_LOCALE, topic.id)))))
     return Outcome("ok", ids, topic, {"result": str(outcome.result)})
 
@@ -555,13 +555,13 @@ async def add_action(session: AsyncSession, config: CommunitiesConfig, topic_id:
     await session.flush()
     await add_event(session, topic.id, "action_added", actor=f"user:{staff.id}", action=title, owner=owner,
                     due=due.isoformat())
-    ids = await _to_users(session, await participants(session, topic), f"action:{action.id}", lambda locale: Reply(
+    ids = await tell_users(session, await participants(session, topic), f"action:{action.id}", lambda locale: Reply(
         t(locale, "deliberation.action_added_you", title=topic.title, action=title, owner=owner, due=due.isoformat()),
         rows(view_button(locale, topic.id))))
     return Outcome("ok", ids, updated, {"action_id": action.id})
 
 
-async def _staff_action(session: AsyncSession, action_id: int, staff: User) -> tuple[DelibAction | None, DelibTopic | None]:
+async def staff_action(session: AsyncSession, action_id: int, staff: User) -> tuple[DelibAction | None, DelibTopic | None]:
     action = await session.get(DelibAction, action_id) if action_id else None
     topic = await load_topic(session, action.topic_id) if action else None
     if action is None or topic is None or not is_staff(staff, topic.community_code):
@@ -571,32 +571,32 @@ async def _staff_action(session: AsyncSession, action_id: int, staff: User) -> t
 
 async def action_progress(session: AsyncSession, config: CommunitiesConfig, action_id: int, staff: User,
                           text: str) -> Outcome:
-    action, topic = await _staff_action(session, action_id, staff)
+    action, topic = await staff_action(session, action_id, staff)
     if action is None:
         return Outcome("not_allowed")
     if action.status != "open" or topic.stage != Stage.CARRYING_OUT:
         return Outcome("stage", topic=topic)
-    n = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
+    n = await session.scalar(guarded(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
                              .values(progress=DelibAction.progress + 1).returning(DelibAction.progress))
     if n is None:
         return Outcome("stage", topic=topic)
     await add_event(session, topic.id, "progress", actor=f"user:{staff.id}", action=action.title, text=text)
-    ids = await _to_users(session, await supporters(session, topic), f"progress:{action.id}:{n}", lambda locale: Reply(
+    ids = await tell_users(session, await supporters(session, topic), f"progress:{action.id}:{n}", lambda locale: Reply(
         t(locale, "deliberation.progress_you", title=topic.title, action=action.title, text=text),
         rows(view_button(locale, topic.id))))
     return Outcome("ok", ids, topic)
 
 
 async def action_done(session: AsyncSession, config: CommunitiesConfig, action_id: int, staff: User) -> Outcome:
-    action, topic = await _staff_action(session, action_id, staff)
+    action, topic = await staff_action(session, action_id, staff)
     if action is None:
         return Outcome("not_allowed")
-    done = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
+    done = await session.scalar(guarded(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open")
                                 .values(status="done", done_at=func.now()).returning(DelibAction.id))
     if done is None:
         return Outcome("already", topic=topic)
     await add_event(session, topic.id, "action_done", actor=f"user:{staff.id}", action=action.title)
-    ids = await _to_users(session, await supporters(session, topic), f"done:{action.id}", lambda locale: Reply(
+    ids = await tell_users(session, await supporters(session, topic), f"done:{action.id}", lambda locale: Reply(
         t(locale, "deliberation.action_done_you", title=topic.title, action=action.title),
         rows(view_button(locale, topic.id))))
     return Outcome("ok", ids, topic)
@@ -607,13 +607,13 @@ async def action_task(session: AsyncSession, config: CommunitiesConfig, action_i
     """An action carried out by volunteers becomes a volunteer task (offered to matching volunteers)."""
     from shared import volunteering
 
-    action, topic = await _staff_action(session, action_id, staff)
+    action, topic = await staff_action(session, action_id, staff)
     if action is None:
         return Outcome("not_allowed")
     if config.skill(skill) is None:
         return Outcome("stale")
     # Row lock on PostgreSQL: a second press waits, then finds the task already made.
-    mine = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
+    mine = await session.scalar(guarded(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
                                                           DelibAction.task_id.is_(None))
                                 .values(progress=DelibAction.progress).returning(DelibAction.id))
     if mine is None:
@@ -625,7 +625,7 @@ async def action_task(session: AsyncSession, config: CommunitiesConfig, action_i
         session, config, community=topic.community_code, skill=skill, title=f"{topic.title}: {action.title}"[:200],
         details=action.title, place=topic.compound, window_start=start, window_end=end, source="deliberation",
         created_by=staff.id)
-    await session.execute(_update(DelibAction).where(DelibAction.id == action.id).values(task_id=task.id))
+    await session.execute(guarded(DelibAction).where(DelibAction.id == action.id).values(task_id=task.id))
     await add_event(session, topic.id, "action_task", actor=f"user:{staff.id}", action=action.title)
     return Outcome("ok", ids, topic, {"task_id": task.id})
 
@@ -636,12 +636,12 @@ async def action_request(session: AsyncSession, config: CommunitiesConfig, actio
     from shared.intake.outcome import route
     from shared.taxonomy import LABELS
 
-    action, topic = await _staff_action(session, action_id, staff)
+    action, topic = await staff_action(session, action_id, staff)
     if action is None:
         return Outcome("not_allowed")
     if label not in LABELS or config.route(topic.community_code, label).team is None:
         return Outcome("stale")
-    mine = await session.scalar(_update(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
+    mine = await session.scalar(guarded(DelibAction).where(DelibAction.id == action.id, DelibAction.status == "open",
                                                            DelibAction.request_id.is_(None))
                                 .values(progress=DelibAction.progress).returning(DelibAction.id))
     if mine is None:
@@ -654,7 +654,7 @@ async def action_request(session: AsyncSession, config: CommunitiesConfig, actio
         idempotency_key=f"delib-action:{action.id}", source=proposer.platform if proposer else "telegram")
     if not _created:   # a concurrent press got there while the number was being committed
         return Outcome("already", topic=topic)
-    await session.execute(_update(DelibAction).where(DelibAction.id == action.id).values(request_id=request.id))
+    await session.execute(guarded(DelibAction).where(DelibAction.id == action.id).values(request_id=request.id))
     await add_event(session, topic.id, "action_request", actor=f"user:{staff.id}", action=action.title,
                     number=request.number)
     await add_request_event(session, request.id, "from_topic", actor=f"user:{staff.id}", topic=topic.id)
@@ -672,7 +672,7 @@ async def close_topic(session: AsyncSession, config: CommunitiesConfig, topic_id
     if updated is None:
         return Outcome("stage", topic=topic)
     await add_event(session, topic.id, "closed", actor=f"user:{staff.id}", text=report)
-    ids = await _to_users(session, await participants(session, topic), f"closed:{topic.id}", lambda locale: Reply(
+    ids = await tell_users(session, await participants(session, topic), f"closed:{topic.id}", lambda locale: Reply(
         t(locale, "deliberation.closed_you", title=topic.title, report=report),
         rows(*(Button("⭐" * n, actions.make("dlr", topic.id, n)) for n in range(1, 6)), per_row=5)))
     return Outcome("ok", ids, updated)
@@ -770,8 +770,8 @@ async def forget_user(session: AsyncSession, user: User, erased: str) -> None:
 
     A topic they proposed stays on the public record of the community's decision, no longer linked to them.
     """
-    await session.execute(_update(DelibComment).where(DelibComment.user_id == user.id).values(text=erased))
-    await session.execute(_update(DelibTopic).where(DelibTopic.proposer_id == user.id).values(proposer_id=None))
+    await session.execute(guarded(DelibComment).where(DelibComment.user_id == user.id).values(text=erased))
+    await session.execute(guarded(DelibTopic).where(DelibTopic.proposer_id == user.id).values(proposer_id=None))
     residence = await session.get(DelibResidence, user.id)
     if residence is not None:
         await session.delete(residence)

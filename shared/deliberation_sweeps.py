@@ -46,7 +46,7 @@ async def remind_meetings(session: AsyncSession, config: CommunitiesConfig, now:
     for meeting in due:
         if not rules.reminder_due(as_utc(meeting.starts_at), now, lead):
             continue
-        claimed = await session.scalar(service._update(DelibMeeting).where(DelibMeeting.id == meeting.id,
+        claimed = await session.scalar(service.guarded(DelibMeeting).where(DelibMeeting.id == meeting.id,
                                                                   DelibMeeting.reminded_at.is_(None))
                                        .values(reminded_at=now).returning(DelibMeeting.id))
         if claimed is None:
@@ -55,7 +55,7 @@ async def remind_meetings(session: AsyncSession, config: CommunitiesConfig, now:
         if topic is None or topic.stage in rules.FINAL_STAGES:
             continue
         when = service.local_time(config, meeting.starts_at)
-        ids += await service._to_users(session, await service.supporters(session, topic), f"remind:{meeting.id}",
+        ids += await service.tell_users(session, await service.supporters(session, topic), f"remind:{meeting.id}",
                                        lambda locale: Reply(t(locale, "deliberation.meeting_reminder", title=topic.title,
                                                               when=when, place=meeting.place),
                                                             rows(service.view_button(locale, topic.id))))
@@ -69,7 +69,7 @@ async def flag_overdue_actions(session: AsyncSession, config: CommunitiesConfig,
                                      .order_by(DelibAction.due_on).limit(BATCH)))
     ids: list[int] = []
     for action in due:
-        claimed = await session.scalar(service._update(DelibAction).where(DelibAction.id == action.id,
+        claimed = await session.scalar(service.guarded(DelibAction).where(DelibAction.id == action.id,
                                                                  DelibAction.overdue_alerted_at.is_(None))
                                        .values(overdue_alerted_at=now).returning(DelibAction.id))
         topic = await session.get(DelibTopic, action.topic_id)
@@ -78,7 +78,7 @@ async def flag_overdue_actions(session: AsyncSession, config: CommunitiesConfig,
         reply = Reply(t(service.STAFF_LOCALE, "deliberation.action_overdue", id=topic.id, title=topic.title,
                         action=action.title, owner=action.owner, due=action.due_on.isoformat()),
                       rows(service.view_button(service.STAFF_LOCALE, topic.id)))
-        outbox_id = await service._to_group(session, config, topic.community_code, f"overdue:{action.id}", reply)
+        outbox_id = await service.tell_group(session, config, topic.community_code, f"overdue:{action.id}", reply)
         if outbox_id:
             ids.append(outbox_id)
     return ids

@@ -448,7 +448,8 @@ async def hide(ctx: FlowContext, comment_id: str, reason: str) -> list[Reply]:
     return _say(ctx, "deliberation.hidden", reason=t(ctx.locale, f"deliberation.reason_{reason}"))
 
 
-async def _ask_staff_text(ctx: FlowContext, topic_id: str, step: str, allowed, key: str, **params) -> list[Reply]:  # type: ignore[no-untyped-def]
+async def _ask_staff_text(ctx: FlowContext, topic_id: str, step: str, allowed,  # type: ignore[no-untyped-def]
+                          key: str, **params) -> list[Reply]:
     topic = await _staff_topic(ctx, topic_id)
     if topic is None:
         return _say(ctx, "errors.not_allowed")
@@ -597,7 +598,7 @@ async def on_action_op(ctx: FlowContext, op: str, action_id: str) -> list[Reply]
     aid = _id(action_id)
     if aid is None or op not in ("prog", "done", "task", "req"):
         return _stale(ctx)
-    action, topic = await service._staff_action(ctx.session, aid, ctx.user)
+    action, topic = await service.staff_action(ctx.session, aid, ctx.user)
     if action is None:
         return _say(ctx, "errors.not_allowed")
     if op == "prog":
