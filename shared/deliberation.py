@@ -442,11 +442,11 @@ async def open_vote(session: AsyncSession, config: CommunitiesConfig, topic_id: 
                     quorum=quorum, closes=local_time(config, vote.closes_at),
                     mode="secret" if secret else "open", scope=scope_name(compound, "zh"))
     # Every eligible resident is told, with the ballot: a vote only the supporters hear of is not a vote.
-    people = {u.id: u for u in [*await eligible_residents(session, topic.community_code, compound),
-                                *await participants(session, topic)]}
-    audience = [u for u in people.values()
-                if await standing_in(session, u, topic.community_code, compound) == "ok"]
-    ids = await tell_users(session, audience, f"vote:{vote.id}",
+    audience = {u.id: u for u in await eligible_residents(session, topic.community_code, compound)}
+    for user in await participants(session, topic):   # e.g. a supporter who has since moved away is not asked
+        if user.id not in audience and await standing_in(session, user, topic.community_code, compound) == "ok":
+            audience[user.id] = user
+    ids = await tell_users(session, list(audience.values()), f"vote:{vote.id}",
                           lambda locale: ballot_reply(locale, topic, vote, config, "deliberation.vote_open"))
     return Outcome("ok", ids, updated, {"vote_id": vote.id})
 
@@ -704,6 +704,11 @@ async def rating_summary(session: AsyncSession, topic_id: int) -> tuple[int, flo
 async def timeline(session: AsyncSession, topic_id: int, limit: int = 30) -> list[DelibEvent]:
     stmt = select(DelibEvent).where(DelibEvent.topic_id == topic_id).order_by(DelibEvent.id.desc()).limit(limit)
     return list(reversed(list(await session.scalars(stmt))))
+
+
+async def next_meeting(session: AsyncSession, topic_id: int, now: datetime) -> DelibMeeting | None:
+    return await session.scalar(select(DelibMeeting).where(DelibMeeting.topic_id == topic_id, DelibMeeting.starts_at > now)
+                                .order_by(DelibMeeting.starts_at).limit(1))
 
 
 async def actions_of(session: AsyncSession, topic_id: int) -> list[DelibAction]:

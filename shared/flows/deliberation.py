@@ -144,6 +144,10 @@ async def view(ctx: FlowContext, topic_id: str) -> list[Reply]:
                supporters=await service.support_count(s, topic.id), description=topic.description)]
     if topic.photos:
         lines.append(t(loc, "deliberation.photos", count=len(topic.photos)))
+    meeting = await service.next_meeting(s, topic.id, utcnow())
+    if meeting is not None:
+        lines.append(t(loc, "deliberation.next_meeting", when=service.local_time(ctx.config, meeting.starts_at),
+                       place=meeting.place))
     vote = await service.last_vote(s, topic.id)
     if vote is not None and vote.closed_at is None:
         mine = await service.my_ballot(s, vote.id, ctx.user.id)

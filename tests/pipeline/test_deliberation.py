@@ -183,6 +183,8 @@ async def test_the_jinger_street_pipe_through_all_four_steps(hood, db, config):
     await p.drain()
     assert "已安排议事会" in p.telegram.sent(ZJZ_STAFF)[-1].text
     assert all("议事会" in texts(p, uid) for uid in (PROPOSER, B, C, D, E))
+    await p.feed(p.updates.press(D, f"dl:view:{topic.id}"))
+    assert f"下次议事会：{meeting_day} 19:00，中街子社区议事厅" in p.telegram.sent(D)[-1].text
     meeting = await one(db, DelibMeeting)
     starts = as_utc(meeting.starts_at)
     assert await jobs.deliberation(p.db, p.broker, config, starts - timedelta(hours=30)) == 0   # too early
