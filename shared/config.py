@@ -158,6 +158,17 @@ class ReferralBody(_Strict):
     deadline_days: float = Field(default=5, gt=0)
 
 
+class Deliberation(_Strict):
+    """Deliberation (议事四步法) settings shared by every community."""
+
+    # A topic with this many supporters is flagged to the community's staff group.
+    support_threshold: int = Field(default=5, gt=0)
+    # The quorum (votes cast) offered first when staff open a vote.
+    default_quorum: int = Field(default=5, gt=0)
+    # Supporters are reminded of a meeting (议事会) this many hours before it.
+    meeting_reminder_hours: float = Field(default=24, gt=0)
+
+
 class Defaults(_Strict):
     timezone: str = "Asia/Shanghai"
     # A request past its due time: reminder at once, escalation to the staff group after this grace.
@@ -174,6 +185,7 @@ class Defaults(_Strict):
     referral_bodies: list[ReferralBody] = Field(default_factory=list)
     # An open request of the same community and category this similar (0..1) is offered as a duplicate.
     duplicate_similarity: float = Field(default=0.4, gt=0, le=1)
+    deliberation: Deliberation = Field(default_factory=Deliberation)
     emergency_numbers: dict[str, str]
     routing: dict[str, Route]
     teams: dict[str, Localized]

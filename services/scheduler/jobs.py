@@ -171,6 +171,15 @@ async def mediation(database: Database, broker: dramatiq.Broker, config: Communi
     return await _sweep(database, broker, cases.mediation_sweep, config, now)
 
 
+async def deliberation(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                       now: datetime | None = None) -> int:
+    """Votes closed at their time, meeting reminders the day before, overdue actions flagged
+    (shared.deliberation_sweeps.deliberation_sweep)."""
+    from shared import deliberation_sweeps
+
+    return await _sweep(database, broker, deliberation_sweeps.deliberation_sweep, config, now)
+
+
 JobBody = Callable[[Database, dramatiq.Broker, CommunitiesConfig, datetime], Awaitable[int]]
 
 # Every job a RUN_JOB message may name. A job returns the number of notifications it queued.
@@ -189,4 +198,5 @@ JOBS: dict[str, JobBody] = {
     "book_wishes": book_wishes,
     "book_swap_days": book_swap_days,
     "mediation": mediation,
+    "deliberation": deliberation,
 }

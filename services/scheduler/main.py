@@ -48,6 +48,7 @@ SCHEDULE: dict[str, float] = {
     "book_wishes": 60,
     "book_swap_days": 3600,
     "mediation": 300,
+    "deliberation": 60,
 }
 
 

@@ -578,3 +578,158 @@ class MediationAnswer(Base):
     answer: Mapped[bool] = mapped_column(Boolean)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_mediation_answers_recorder"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibResidence(Base):
+    """Which compound (小区/楼院) of their community a resident lives in, declared once for compound topics."""
+
+    __tablename__ = "delib_residences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_delib_residences_user"), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(16))
+    compound: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibTopic(Base):
+    """A deliberation topic (议题) for a compound or a whole community, through the four steps."""
+
+    __tablename__ = "delib_topics"
+    __table_args__ = (Index("ix_delib_topics_community_stage", "community_code", "stage"),
+                      UniqueConstraint("request_id", name="uq_delib_topics_request"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_delib_topics_community"))
+    compound: Mapped[str | None] = mapped_column(String(64))   # None: the whole community
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    photos: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    proposer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_delib_topics_proposer"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", name="fk_delib_topics_request"))
+    stage: Mapped[str] = mapped_column(String(16), default="proposed")
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # enough supporters: staff told
+    report: Mapped[str | None] = mapped_column(Text)    # the closing report (执行与监督)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now(),
+                                                 onupdate=utcnow)
+
+
+class DelibEvent(Base):
+    """The topic's public timeline: one row per step taken."""
+
+    __tablename__ = "delib_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_events_topic"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibSupport(Base):
+    """A resident supports a topic (附议): once per person and topic."""
+
+    __tablename__ = "delib_supports"
+
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_supports_topic"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_delib_supports_user"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibComment(Base):
+    """A resident's opinion on a topic; staff may hide it with a reason."""
+
+    __tablename__ = "delib_comments"
+    __table_args__ = (UniqueConstraint("key", name="uq_delib_comments_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_comments_topic"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_delib_comments_user"), index=True)
+    key: Mapped[str] = mapped_column(String(128))    # the message it came from: a redelivery stores it once
+    text: Mapped[str] = mapped_column(Text)
+    hidden_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hidden_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_delib_comments_hidden_by"))
+    hide_reason: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibMeeting(Base):
+    """A meeting (议事会) with time and place; supporters are reminded the day before."""
+
+    __tablename__ = "delib_meetings"
+    __table_args__ = (Index("ix_delib_meetings_reminded_starts", "reminded_at", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_meetings_topic"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    place: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_delib_meetings_creator"))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibVote(Base):
+    """A vote (决议) on a topic: options, secret or open, a quorum, a closing time, then its result."""
+
+    __tablename__ = "delib_votes"
+    __table_args__ = (Index("ix_delib_votes_closed_closes", "closed_at", "closes_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_votes_topic"), index=True)
+    options: Mapped[list[Any]] = mapped_column(JSON)
+    compound: Mapped[str | None] = mapped_column(String(64))   # who may vote: this compound's residents, or None: the community
+    secret: Mapped[bool] = mapped_column(Boolean, default=True)
+    quorum: Mapped[int] = mapped_column(Integer)
+    closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_delib_votes_creator"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibBallot(Base):
+    """One person's vote: (vote, user) is unique, so a double tap or a race stores one ballot; it may change until close."""
+
+    __tablename__ = "delib_ballots"
+    __table_args__ = (UniqueConstraint("vote_id", "user_id", name="uq_delib_ballots_vote_user"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("delib_votes.id", name="fk_delib_ballots_vote"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_delib_ballots_user"), index=True)
+    choice: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibAction(Base):
+    """A tracked action carrying out a decision: owner, due date, progress; optionally a request or a volunteer task."""
+
+    __tablename__ = "delib_actions"
+    __table_args__ = (Index("ix_delib_actions_status_due", "status", "due_on"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_actions_topic"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    owner: Mapped[str] = mapped_column(String(60))
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")   # open | done
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", name="fk_delib_actions_task"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", name="fk_delib_actions_request"))
+    progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # number of progress updates
+    overdue_alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_delib_actions_creator"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class DelibRating(Base):
+    """A resident's rating (1–5) of how a closed topic turned out: one per person, changeable."""
+
+    __tablename__ = "delib_ratings"
+
+    topic_id: Mapped[int] = mapped_column(ForeignKey("delib_topics.id", name="fk_delib_ratings_topic"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_delib_ratings_user"), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

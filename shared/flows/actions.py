@@ -75,6 +75,22 @@ VERBS: dict[str, int] = {
     "mda": 3,       # mda:<session id>:<party id>:y|n   (attendance)
     "mdk": 3,       # mdk:<agreement id>:<party id>:yes|no  (accept the agreement)
     "mdf": 3,       # mdf:<agreement id>:<party id>:yes|no  (follow-up: does it hold?)
+    "dl": 2,        # dl:<op>:<topic id>        (deliberation: view, tl, cm, sup, com, acc, req, meet, vote, act, close)
+    "dlm": 1,       # dlm:list|new|board        (deliberation menu)
+    "dls": 1,       # dls:all|<compound index>  (proposal: whole community or a compound)
+    "dlp": 1,       # dlp:skip|done             (proposal: no more photos)
+    "dlc": 1,       # dlc:<compound index>      (resident declares their compound)
+    "dlf": 2,       # dlf:<request id>:all|<compound index>  (staff: a deliberation request becomes a topic)
+    "dlo": 1,       # dlo:secret|open           (vote: secret or open)
+    "dlw": 1,       # dlw:compound|community    (vote: who may vote, for a compound topic)
+    "dlq": 1,       # dlq:<n>                   (vote: quorum)
+    "dlt": 1,       # dlt:<hours>               (vote: how long it stays open)
+    "dlv": 2,       # dlv:<vote id>:<option>    (cast or change a ballot)
+    "dlh": 2,       # dlh:<comment id>:<reason> (staff hide a comment)
+    "dla": 2,       # dla:prog|done|task|req:<action id>
+    "dlk": 2,       # dlk:<action id>:<skill>   (an action becomes a volunteer task)
+    "dlx": 2,       # dlx:<action id>:<label>   (an action becomes a request for a team)
+    "dlr": 2,       # dlr:<topic id>:<1-5>      (rate the outcome)
 }
 
 

@@ -52,7 +52,17 @@ def staff_card(config: CommunitiesConfig, request: Request, locale: str, *, in_g
         text = t(locale, "staff.urgent_mark") + " " + text
     if is_overdue(request):
         text = t(locale, "staff.overdue_mark") + " " + text
-    return Reply(text, staff_buttons(request, locale))
+    return Reply(text, staff_buttons(request, locale) + topic_buttons(config, request, locale))
+
+
+def topic_buttons(config: CommunitiesConfig, request: Request, locale: str) -> tuple[tuple[Button, ...], ...]:
+    """A `deliberation` request can become a topic (议题) for the whole community or one compound."""
+    if request.category != "deliberation" or request.status not in OPEN_STATUSES:
+        return ()
+    scopes = [("all", t(locale, "deliberation.whole_community")),
+              *((str(i), name) for i, name in enumerate(config.community(request.community_code).compounds))]
+    return rows(*(Button(t(locale, "deliberation.make_topic", scope=name), actions.make("dlf", request.id, code))
+                  for code, name in scopes), per_row=2)
 
 
 def timeline_lines(config: CommunitiesConfig, events: Sequence[RequestEvent], locale: str, *, for_resident: bool) -> list[str]:

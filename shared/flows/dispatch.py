@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, books, fridge, mediation, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import (actions, books, deliberation, fridge, mediation, my_requests, onboarding, privacy, report,
+                          staff, tasks, volunteer)
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -61,6 +62,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await books.stock(ctx)
     if command == "cases":
         return await mediation.entry(ctx)
+    if command == "topics":
+        return await deliberation.topics(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -81,6 +84,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         return await mediation.on_consent(ctx, args[0], args[1])
     if not onboarding.is_onboarded(ctx):
         return [onboarding.next_step(ctx)]
+    if verb in deliberation.VERBS:
+        return await deliberation.on_action_string(ctx, verb, args)
     handlers = {
         "menu": lambda: report.on_menu(ctx, args[0]),
         "cat": lambda: report.on_category_choice(ctx, args[0], args[1]),
@@ -166,6 +171,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await (books.on_title if awaiting == "book_title" else books.on_query)(ctx, text)
     if awaiting == "book_photo":
         return await books.on_photo(ctx, text, attachments)
+    if awaiting in deliberation.TEXT_STEPS:
+        return await deliberation.on_text(ctx, awaiting, text, attachments, idempotency_key=idempotency_key)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":
