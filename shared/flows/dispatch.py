@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, books, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import actions, activities, books, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -55,6 +55,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await books.points(ctx)
     if command == "bookstock":
         return await books.stock(ctx)
+    if command == "activities":
+        return await activities.menu(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -121,6 +123,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "bkw": lambda: books.on_wish(ctx, args[0]),
         "bkwd": lambda: books.remove_wish(ctx, args[0]),
     }
+    if verb in activities.ACTION_VERBS:
+        return await activities.on_action(ctx, verb, args)
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
 
@@ -145,6 +149,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await (books.on_title if awaiting == "book_title" else books.on_query)(ctx, text)
     if awaiting == "book_photo":
         return await books.on_photo(ctx, text, attachments)
+    if awaiting in activities.TEXT_STEPS:
+        return await activities.TEXT_STEPS[awaiting](ctx, text)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":
