@@ -147,3 +147,11 @@ async def book_swap_days(database: Database, broker: dramatiq.Broker, config: Co
     from shared import books
 
     return await _sweep(database, broker, books.swap_day_sweep, config, now)
+
+
+async def activities(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                     now: datetime | None = None) -> int:
+    """Config activities synced; lapsed offers, free places, reminders, term summaries (shared.activities)."""
+    from shared import activities as service
+
+    return await _sweep(database, broker, service.activity_sweep, config, now)
