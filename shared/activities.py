@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import notify
@@ -145,22 +145,43 @@ async def sync_configured(session: AsyncSession, config: CommunitiesConfig) -> i
     """Keep activities from config/communities.yaml in the database; returns sessions added.
 
     Details follow the file; sessions are added, never removed (an organiser cancels a session in chat).
+    Cheap when nothing changed (two queries), because the scheduler runs it every few minutes.
     """
+    specs = [(c.code, spec) for c in config.communities for spec in c.activities]
+    if not specs:
+        return 0
+    stored = {a.code: a for a in await session.scalars(select(Activity).where(
+        Activity.code.in_([spec.code for _c, spec in specs])))}
+    sessions = dict((await session.execute(select(ActivitySession.activity_id, func.count()).where(
+        ActivitySession.activity_id.in_([a.id for a in stored.values()])).group_by(ActivitySession.activity_id))).all())
     added = 0
-    for community in config.communities:
-        for spec in community.activities:
-            added += await _sync_one(session, config, community.code, spec)
+    for community, spec in specs:
+        activity = stored.get(spec.code)
+        slots = spec.all_slots()
+        values = _config_values(config, community, spec)
+        if activity is not None and all(getattr(activity, k) == v or _same_time(getattr(activity, k), v)
+                                        for k, v in values.items()) and sessions.get(activity.id, 0) >= len(slots):
+            continue
+        added += await _sync_one(session, config, spec, values, slots)
     return added
 
 
-async def _sync_one(session: AsyncSession, config: CommunitiesConfig, community: str, spec: ActivityConfig) -> int:
-    values = dict(
+def _same_time(stored: object, wanted: object) -> bool:
+    return isinstance(stored, datetime) and isinstance(wanted, datetime) and as_utc(stored) == as_utc(wanted)
+
+
+def _config_values(config: CommunitiesConfig, community: str, spec: ActivityConfig) -> dict[str, object]:
+    return dict(
         community_code=community, title=spec.title["zh"], title_en=spec.title.get("en"),
         description=(spec.description or {}).get("zh"), organiser_name=(spec.organiser or {}).get("zh"),
         audience=spec.audience, age_min=spec.age_min, age_max=spec.age_max, place=spec.place["zh"],
         capacity=spec.capacity, fee=spec.fee, keywords=list(spec.keywords), open_to_all=spec.open_to_all,
         enrol_opens_at=_local_midnight(config, spec.enrol_opens) if spec.enrol_opens else None,
         enrol_closes_at=(_local_midnight(config, spec.enrol_closes) + timedelta(days=1)) if spec.enrol_closes else None)
+
+
+async def _sync_one(session: AsyncSession, config: CommunitiesConfig, spec: ActivityConfig, values: dict[str, object],
+                    slots: list[rules.Slot]) -> int:
     activity_id = await session.scalar(select(Activity.id).where(Activity.code == spec.code))
     if activity_id is None:
         activity_id = (await session.execute(insert_for(session, Activity).values(
@@ -171,7 +192,7 @@ async def _sync_one(session: AsyncSession, config: CommunitiesConfig, community:
     else:
         await session.execute(update(Activity).where(Activity.id == activity_id).values(**values)
                               .execution_options(synchronize_session=False))
-    return await _add_sessions(session, activity_id, [slot.utc(tz(config)) for slot in spec.all_slots()])
+    return await _add_sessions(session, activity_id, [slot.utc(tz(config)) for slot in slots])
 
 
 # --- what is on ---------------------------------------------------------------------------------
@@ -255,8 +276,7 @@ class EnrolOutcome:
 async def waiting_position(session: AsyncSession, enrolment: ActivityEnrolment) -> int:
     return int(await session.scalar(select(func.count()).select_from(ActivityEnrolment).where(
         ActivityEnrolment.activity_id == enrolment.activity_id, ActivityEnrolment.status == EnrolmentStatus.WAITING,
-        or_(ActivityEnrolment.queued_at < enrolment.queued_at,
-            and_(ActivityEnrolment.queued_at == enrolment.queued_at, ActivityEnrolment.id <= enrolment.id)))) or 0)
+        ActivityEnrolment.queue_no <= enrolment.queue_no)) or 0)
 
 
 async def enrol(session: AsyncSession, config: CommunitiesConfig, activity_id: int, user: User,
@@ -296,17 +316,20 @@ async def enrol(session: AsyncSession, config: CommunitiesConfig, activity_id: i
     holding, waiting = (await counts(session, [activity.id]))[activity.id]
     take = rules.place_free(holding, activity.capacity) and waiting == 0
     status = EnrolmentStatus.ENROLLED if take else EnrolmentStatus.WAITING
+    queue_no = int(await session.scalar(select(func.coalesce(func.max(ActivityEnrolment.queue_no), 0))
+                                        .where(ActivityEnrolment.activity_id == activity.id)) or 0) + 1
     if existing is None:
         enrolment_id = (await session.execute(insert_for(session, ActivityEnrolment).values(
             activity_id=activity.id, user_id=user.id, child_id=child_id, who=who, status=status, queued_at=now,
-            round=1).on_conflict_do_nothing(index_elements=["activity_id", "user_id", "who"])
+            queue_no=queue_no, round=1).on_conflict_do_nothing(index_elements=["activity_id", "user_id", "who"])
             .returning(ActivityEnrolment.id))).scalar_one_or_none()
         if enrolment_id is None:
             return EnrolOutcome("already")
     else:
         again = await session.execute(update(ActivityEnrolment).where(
             ActivityEnrolment.id == existing.id, ActivityEnrolment.status.in_([str(s) for s in rules.ENDED]))
-            .values(status=status, queued_at=now, offer_expires_at=None, round=ActivityEnrolment.round + 1)
+            .values(status=status, queued_at=now, queue_no=queue_no, offer_expires_at=None,
+                    round=ActivityEnrolment.round + 1)
             .execution_options(synchronize_session=False))
         if again.rowcount != 1:
             return EnrolOutcome("already", existing)
@@ -356,7 +379,7 @@ async def promote(session: AsyncSession, config: CommunitiesConfig, activity_id:
         return []
     first = list(await session.scalars(select(ActivityEnrolment).where(
         ActivityEnrolment.activity_id == activity_id, ActivityEnrolment.status == EnrolmentStatus.WAITING)
-        .order_by(ActivityEnrolment.queued_at, ActivityEnrolment.id).limit(n)))
+        .order_by(ActivityEnrolment.queue_no, ActivityEnrolment.id).limit(n)))
     expires = rules.offer_expiry(now, config.defaults.activities.offer_hours, as_utc(ahead[0].starts_at))
     outbox: list[int | None] = []
     for enrolment in first:
@@ -430,7 +453,7 @@ async def _participants(session: AsyncSession, activity_id: int,
                         statuses: Iterable[str] = (EnrolmentStatus.ENROLLED,)) -> list[ActivityEnrolment]:
     return list(await session.scalars(select(ActivityEnrolment).where(
         ActivityEnrolment.activity_id == activity_id, ActivityEnrolment.status.in_([str(s) for s in statuses]))
-        .order_by(ActivityEnrolment.queued_at, ActivityEnrolment.id)))
+        .order_by(ActivityEnrolment.queue_no, ActivityEnrolment.id)))
 
 
 async def _tell(session: AsyncSession, enrolments: list[ActivityEnrolment], key: str, text_key: str,

@@ -472,6 +472,8 @@ class ActivityEnrolment(Base):
     who: Mapped[str] = mapped_column(String(24))          # self | c<child id>
     status: Mapped[str] = mapped_column(String(16))
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Place in the activity's order of arrival, taken under the activity lock (the waiting list's order).
+    queue_no: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     offer_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")   # bumped at each new offer / re-enrolment
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

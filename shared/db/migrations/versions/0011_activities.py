@@ -91,6 +91,7 @@ def upgrade() -> None:
     sa.Column('who', sa.String(length=24), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('queue_no', sa.Integer(), server_default='0', nullable=False),
     sa.Column('offer_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('round', sa.Integer(), server_default='1', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=NOW, nullable=False),
