@@ -167,8 +167,6 @@ async def enrol(ctx: FlowContext, activity_id: str, who: str) -> list[Reply]:
 async def _do_enrol(ctx: FlowContext, activity_id: int, child_id: int | None) -> list[Reply]:
     outcome = await service.enrol(ctx.session, ctx.config, activity_id, ctx.user, child_id, utcnow())
     if outcome.result in _RESULTS:
-        if outcome.result == "already":
-            await ctx.session.rollback()
         return [Reply(t(ctx.locale, f"activities.result_{outcome.result}"))]
     activity = await ctx.session.get(Activity, activity_id)
     enrolment = outcome.enrolment
