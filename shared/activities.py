@@ -821,3 +821,38 @@ async def intake_offer(session: AsyncSession, community: str, label: str, text: 
     lines = [t(locale, "activities.intake_line", title=title_of(x.activity, locale), free=x.free) for x in matched]
     buttons = [Button(title_of(x.activity, locale)[:30], actions.make("aco", x.activity.id)) for x in matched]
     return Reply(t(locale, "activities.intake_offer") + "\n" + "\n".join(lines), rows(*buttons, per_row=1))
+
+
+# --- a person's own data (/mydata, /forgetme) ------------------------------------------------------------
+
+async def export_data(session: AsyncSession, user: User) -> dict[str, object]:
+    children = list(await session.scalars(select(ActivityChild).where(ActivityChild.guardian_id == user.id)
+                                          .order_by(ActivityChild.id)))
+    enrolled = list((await session.execute(
+        select(ActivityEnrolment, Activity.title).join(Activity, Activity.id == ActivityEnrolment.activity_id)
+        .where(ActivityEnrolment.user_id == user.id).order_by(ActivityEnrolment.id))).all())
+    names = {c.id: c.name for c in children}
+    return {
+        "children": [{"name": c.name, "age": c.age, "school_class": c.school_class, "pickup": c.pickup,
+                      "consent_at": c.consent_at.isoformat() if c.consent_at else None} for c in children],
+        "enrolments": [{"activity": title, "for": names.get(e.child_id, "self") if e.child_id else "self",
+                        "status": e.status} for e, title in enrolled],
+    }
+
+
+async def forget(session: AsyncSession, user: User, erased: str) -> None:
+    """Names of children and pick-up people go; attendance counts stay for the statistics.
+
+    Places held are given up; the scheduler offers them to those waiting.
+    """
+    enrolment_ids = list(await session.scalars(select(ActivityEnrolment.id).where(ActivityEnrolment.user_id == user.id)))
+    await session.execute(update(ActivityChild).where(ActivityChild.guardian_id == user.id)
+                          .values(name=erased, school_class=None, pickup=[], consent_at=None)
+                          .execution_options(synchronize_session=False))
+    await session.execute(update(ActivityEnrolment).where(
+        ActivityEnrolment.user_id == user.id, ActivityEnrolment.status.in_([str(s) for s in ACTIVE]))
+        .values(status=EnrolmentStatus.CANCELLED, offer_expires_at=None).execution_options(synchronize_session=False))
+    if enrolment_ids:
+        await session.execute(update(ActivityAttendance).where(
+            ActivityAttendance.enrolment_id.in_(enrolment_ids), ActivityAttendance.picked_up_by.is_not(None))
+            .values(picked_up_by=erased).execution_options(synchronize_session=False))

@@ -317,3 +317,24 @@ async def test_organiser_volunteer_and_cancel_activity(parents, db, config):
         sessions_left = await session.scalar(select(func.count()).select_from(ActivitySession).where(
             ActivitySession.activity_id == aid, ActivitySession.status == "scheduled"))
     assert len(keys) == 2 and sessions_left == 0
+
+
+async def test_mydata_shows_children_and_forgetme_erases_them(parents, db, config):
+    p = parents
+    aid = await create_by_chat(p, config, capacity="1")
+    await enrol_new_child(p, PARENT, aid, "小明")
+    await enrol_new_child(p, PARENT2, aid, "小红")
+    await p.feed(p.updates.message(PARENT, "/mydata"))
+    assert "小明" in texts(p, PARENT, -3) and "李建国" in texts(p, PARENT, -3)
+    await p.feed(p.updates.message(PARENT, "/forgetme"))
+    await p.feed(p.updates.press(PARENT, "fm:yes"))
+    async with db.sessions() as session:
+        kids = {k.guardian_id: k for k in await session.scalars(select(ActivityChild))}
+    assert sorted(k.name for k in kids.values()) == ["[已删除 erased]", "小红"]
+    erased = next(k for k in kids.values() if k.name != "小红")
+    assert erased.pickup == [] and erased.school_class is None and erased.consent_at is None
+    assert [e.status for e in await enrolments(db, aid)] == ["cancelled", "waiting"]
+    # The freed place goes to the next in line at the scheduler's next run.
+    await jobs.activities(p.db, p.broker, config)
+    await p.drain()
+    assert "空出来" in last(p, PARENT2).text
