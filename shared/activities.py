@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -138,7 +138,8 @@ async def create_activity(session: AsyncSession, *, community: str, title: str, 
 
 
 def _local_midnight(config: CommunitiesConfig, day) -> datetime:  # type: ignore[no-untyped-def]
-    return datetime.combine(day, time(0, 0), ZoneInfo(tz(config)))
+    """Stored in UTC: SQLite keeps the wall time of whatever offset it is given."""
+    return datetime.combine(day, time(0, 0), ZoneInfo(tz(config))).astimezone(UTC)
 
 
 async def sync_configured(session: AsyncSession, config: CommunitiesConfig) -> int:

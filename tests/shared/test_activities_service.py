@@ -112,8 +112,8 @@ async def test_config_activities_sync_idempotently(db, config):
     assert taichi.community_code == "yjy" and taichi.audience == "seniors" and taichi.capacity == 30
     holiday = next(a for a in activities if a.code == "cjx_holiday_class")
     # enrol_opens 2026-12-15 local midnight = 12-14 16:00 UTC; enrol_closes is inclusive.
-    assert service.local(config, holiday.enrol_opens_at).date() == date(2026, 12, 15)
-    assert service.local(config, holiday.enrol_closes_at).date() == date(2027, 1, 19)
+    assert as_utc(holiday.enrol_opens_at) == datetime(2026, 12, 14, 16, 0, tzinfo=UTC)
+    assert as_utc(holiday.enrol_closes_at) == datetime(2027, 1, 18, 16, 0, tzinfo=UTC)   # the end of 01-18 local
 
 
 # --- places and the waiting list ------------------------------------------------------------------------
