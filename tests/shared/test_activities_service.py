@@ -360,11 +360,10 @@ async def test_intake_offer_matches_keywords_and_free_places(db, calm):
     assert none_culture is None and elsewhere is None and repair is None
 
 
-# --- concurrency (PostgreSQL row locks; SQLite has one writer) -----------------------------------------------
+# --- concurrency -----------------------------------------------
 
-async def test_concurrent_enrolment_never_exceeds_capacity_and_keeps_order(db, calm, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("concurrency is decided by PostgreSQL row locks; SQLite serialises writers itself")
+async def test_concurrent_enrolment_never_exceeds_capacity_and_keeps_order(db, calm):
+    """40 people at once (and 10 of them twice): PostgreSQL row locks, SQLite's single writer."""
     people = [await person(db, f"8{i:03d}") for i in range(40)]
     aid = await make_activity(db, capacity=7)
 
