@@ -168,13 +168,14 @@ async def _do_enrol(ctx: FlowContext, activity_id: int, child_id: int | None) ->
     outcome = await service.enrol(ctx.session, ctx.config, activity_id, ctx.user, child_id, utcnow())
     if outcome.result in _RESULTS:
         return [Reply(t(ctx.locale, f"activities.result_{outcome.result}"))]
+    # Commit first: the activity stays locked only as long as the place decision needs.
+    await commit_and_deliver(ctx, outcome.outbox)
     activity = await ctx.session.get(Activity, activity_id)
     enrolment = outcome.enrolment
     who = await service.who_text(ctx.session, ctx.locale, enrolment)
     title = service.title_of(activity, ctx.locale)
     ahead = await service.upcoming(ctx.session, activity_id, utcnow(), limit=1)
     first = service.when_text(ctx.config, ctx.locale, ahead[0].starts_at, ahead[0].ends_at) if ahead else "-"
-    await commit_and_deliver(ctx, outcome.outbox)
     cancel = rows(Button(t(ctx.locale, "activities.cancel_for", who=who), actions.make("acx", enrolment.id)))
     if outcome.result == "enrolled":
         return [Reply(t(ctx.locale, "activities.enrolled", who=who, title=title, first=first, place=activity.place,
