@@ -258,9 +258,17 @@ def name_key(name: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
 
 
+_MARKUP = re.compile(r"[<>{}\[\]=;$\\|`]")
+
+
+def plain(text: str) -> bool:
+    """Words a person would type for a name or a class: no markup or code characters."""
+    return not _MARKUP.search(unicodedata.normalize("NFKC", text or ""))
+
+
 def valid_name(name: str) -> bool:
     key = name_key(name)
-    return 1 <= len(key) and len(name.strip()) <= NAME_LIMIT
+    return 1 <= len(key) and len(name.strip()) <= NAME_LIMIT and plain(name)
 
 
 def parse_names(text: str | None) -> list[str] | None:

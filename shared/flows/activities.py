@@ -205,7 +205,7 @@ async def on_child_text(ctx: FlowContext, text: str | None) -> list[Reply]:
         return [Reply(t(ctx.locale, "activities.ask_child_class"),
                       rows(Button(t(ctx.locale, "activities.skip"), actions.make("acc", "skip"))))]
     if step == "ac_child_class":
-        if not cleaned or not has_words(cleaned) or len(cleaned) > rules.CLASS_LIMIT:
+        if not cleaned or not has_words(cleaned) or len(cleaned) > rules.CLASS_LIMIT or not rules.plain(cleaned):
             return [Reply(t(ctx.locale, "activities.child_class_invalid", limit=rules.CLASS_LIMIT),
                           rows(Button(t(ctx.locale, "activities.skip"), actions.make("acc", "skip"))))]
         form["class"] = cleaned

@@ -338,3 +338,88 @@ async def test_mydata_shows_children_and_forgetme_erases_them(parents, db, confi
     await jobs.activities(p.db, p.broker, config)
     await p.drain()
     assert "空出来" in last(p, PARENT2).text
+
+
+# Refused at every step of the child form (a name, an age, a class, a pick-up list) and at the pick-up prompt.
+HOSTILE = (" ", "x" * 5000, "\x00\x01\x02", "🙂" * 50, "\u200b\u200c\u200d", "'); DROP TABLE activities; --",
+           "<script>alert(1)</script>", "{{7*7}}", "\u202e\u202c")
+
+
+async def test_hostile_input_at_every_step_changes_nothing(parents, db, config):
+    p = parents
+    aid = await create_by_chat(p, config, capacity="3")
+    await p.feed(p.updates.press(PARENT, f"ace:{aid}:new"))
+    steps = [("小明", "名字"), ("8", "岁"), ("兰州一中附小", None), ("妈妈 王芳", None)]
+    for good, _ in steps:
+        for bad in HOSTILE:
+            n = len(p.telegram.sent(PARENT))
+            await p.feed(p.updates.message(PARENT, bad))
+            assert len(p.telegram.sent(PARENT)) == n + 1, bad   # a clear reply each time
+        await p.feed(p.updates.message(PARENT, good))
+    assert "监护人" in last(p, PARENT).text
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ActivityChild)) == 0
+    await p.feed(p.updates.press(PARENT, "acc:yes"))
+    async with db.sessions() as session:
+        kids = list(await session.scalars(select(ActivityChild)))
+    assert [(k.name, k.age, k.school_class, k.pickup) for k in kids] == [("小明", 8, "兰州一中附小", ["妈妈 王芳"])]
+    # The organiser's pick-up prompt refuses the same input.
+    enrolment = (await enrolments(db, aid))[0]
+    async with db.sessions() as session:
+        meeting = (await service.upcoming(session, aid, utcnow()))[0]
+    await p.feed(p.updates.press(CJX_STAFF, f"acp:{meeting.id}:{enrolment.id}"))
+    for bad in HOSTILE:
+        await p.feed(p.updates.message(CJX_STAFF, bad))
+        assert "接孩子的人的名字" in last(p, CJX_STAFF).text, bad
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ActivityAttendance)) == 0
+    assert {a.title for a in await _activities(db)} == {"四点半课堂·冬季班"}
+
+
+async def _activities(db):
+    async with db.sessions() as session:
+        return list(await session.scalars(select(Activity).where(Activity.code.is_(None))))
+
+
+async def test_a_volunteer_organises_and_takes_the_roll(parents, db, config):
+    from shared.db.models import Volunteer
+    from shared.repo.users import get_or_create_user
+
+    p = parents
+    aid = await create_by_chat(p, config, capacity="3")
+    tutor_tg = 502099
+    await onboard(p, tutor_tg, community="cjx")
+    async with db.sessions() as session:
+        tutor = await get_or_create_user(session, "telegram", str(tutor_tg))
+        session.add(Volunteer(user_id=tutor.id, name="小李老师", community_code="cjx", skills=["tutoring"], days=[],
+                              parts=[], status="approved"))
+        await session.commit()
+        tutor_id = tutor.id
+    await p.feed(p.updates.press(tutor_tg, f"acg:view:{aid}"))                # not yet theirs
+    assert "不能进行" in last(p, tutor_tg).text
+    await p.feed(p.updates.press(CJX_STAFF, f"acg:org:{aid}"))
+    assert f"acv:{aid}:{tutor_id}" in buttons(last(p, CJX_STAFF))
+    await p.feed(p.updates.press(tutor_tg, f"acv:{aid}:{tutor_id}"))          # forged: a volunteer appoints themself
+    assert "不能进行" in last(p, tutor_tg).text
+    await p.feed(p.updates.press(CJX_STAFF, f"acv:{aid}:{tutor_id}"))
+    assert "小李老师" in last(p, CJX_STAFF).text
+    await enrol_new_child(p, PARENT, aid, "小明")
+    await p.feed(p.updates.press(tutor_tg, "ac:menu"))
+    assert "ac:manage" in buttons(last(p, tutor_tg)) and "ac:new" not in buttons(last(p, tutor_tg))
+    await p.feed(p.updates.press(tutor_tg, "ac:manage"))
+    assert f"acg:view:{aid}" in buttons(last(p, tutor_tg))
+    await p.feed(p.updates.press(tutor_tg, f"acg:view:{aid}"))
+    assert f"acg:cancel:{aid}" not in buttons(last(p, tutor_tg))              # staff only
+    await p.feed(p.updates.press(tutor_tg, f"acg:cancely:{aid}"))
+    assert "不能进行" in last(p, tutor_tg).text
+    async with db.sessions() as session:
+        meeting = (await service.upcoming(session, aid, utcnow()))[0]
+        await session.execute(update(ActivitySession).where(ActivitySession.id == meeting.id)
+                              .values(starts_at=utcnow() - timedelta(minutes=1), ends_at=utcnow() + timedelta(minutes=89)))
+        await session.commit()
+    enrolment = (await enrolments(db, aid))[0]
+    await p.feed(p.updates.press(tutor_tg, f"acm:{meeting.id}:{enrolment.id}:1"))
+    await p.feed(p.updates.press(tutor_tg, f"acs:done:{meeting.id}"))
+    await p.feed(p.updates.press(tutor_tg, f"acs:done:{meeting.id}"))
+    await p.feed(p.updates.message(tutor_tg, "/hours"))
+    assert "1.5 小时" in last(p, tutor_tg).text.split("\n")[-1]              # 累计 (all time)

@@ -123,6 +123,8 @@ def test_pickup_names_and_check():
     assert rules.pickup_allowed("爷爷李建国", names)
     assert not rules.pickup_allowed("张三", names) and not rules.pickup_allowed("王", names)
     assert not rules.pickup_allowed("", names)
+    assert rules.parse_names("<b>王芳</b>") is None and rules.parse_names("{{7*7}}") is None
+    assert rules.valid_name("王芳（妈妈）") and rules.valid_name("Ma Li") and not rules.valid_name("王芳; --")
 
 
 @settings(max_examples=200, deadline=None)
