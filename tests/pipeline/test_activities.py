@@ -23,7 +23,7 @@ from shared.db.models import (
     OutboxMessage,
 )
 from shared.settings import REPO_ROOT
-from tests.pipeline.test_request_handling import CJX_STAFF, STAFF, STAFF_CHAT_CJX, buttons, make_staff, people, report, texts  # noqa: F401
+from tests.pipeline.test_request_handling import CJX_STAFF, STAFF, STAFF_CHAT_CJX, buttons, people, report, texts  # noqa: F401 - fixture
 from tests.pipeline.test_resident_request import RESIDENT, onboard
 
 PARENT, PARENT2, GRANDPA = 502001, 502002, 502003

@@ -13,7 +13,6 @@ from shared.activity_config import ActivityDefaults
 from shared.clock import as_utc
 from shared.db.models import (
     Activity,
-    ActivityChild,
     ActivityEnrolment,
     ActivitySession,
     ActivityTutorHours,
