@@ -669,7 +669,8 @@ async def activity_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
 
 async def _expire_offers(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> OutboxIds:
     lapsed = list(await session.scalars(select(ActivityEnrolment).where(
-        ActivityEnrolment.status == EnrolmentStatus.OFFERED, ActivityEnrolment.offer_expires_at <= now).limit(500)))
+        ActivityEnrolment.status == EnrolmentStatus.OFFERED, ActivityEnrolment.offer_expires_at <= now)
+        .order_by(ActivityEnrolment.activity_id, ActivityEnrolment.id).limit(500)))   # locks in one order: no deadlock
     outbox: list[int | None] = []
     for enrolment in lapsed:
         await _lock(session, enrolment.activity_id)
@@ -690,7 +691,8 @@ async def _fill_places(session: AsyncSession, config: CommunitiesConfig, now: da
     """Activities with people waiting and a place free (capacity raised, or a freeing in quiet hours)."""
     waiting = list(await session.scalars(select(ActivityEnrolment.activity_id).join(
         Activity, Activity.id == ActivityEnrolment.activity_id).where(
-        ActivityEnrolment.status == EnrolmentStatus.WAITING, Activity.status == ActivityStatus.OPEN).distinct()))
+        ActivityEnrolment.status == EnrolmentStatus.WAITING, Activity.status == ActivityStatus.OPEN).distinct()
+        .order_by(ActivityEnrolment.activity_id)))
     outbox: OutboxIds = []
     numbers = await counts(session, waiting)
     for activity_id in waiting:
