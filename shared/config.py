@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.activity_config import ActivityConfig, ActivityDefaults, check_activities
 from shared.taxonomy import LABELS
 
 Localized = dict[Literal["zh", "en"], str]
@@ -141,6 +142,7 @@ class Community(_Strict):
     programmes: list[Programme] = Field(default_factory=list)
     fridges: list[Fridge] = Field(default_factory=list)
     book_house: BookHouse | None = None
+    activities: list[ActivityConfig] = Field(default_factory=list)
 
     @property
     def prefix(self) -> str:
@@ -186,6 +188,7 @@ class Defaults(_Strict):
     # An open request of the same community and category this similar (0..1) is offered as a duplicate.
     duplicate_similarity: float = Field(default=0.4, gt=0, le=1)
     deliberation: Deliberation = Field(default_factory=Deliberation)
+    activities: ActivityDefaults = Field(default_factory=ActivityDefaults)
     emergency_numbers: dict[str, str]
     routing: dict[str, Route]
     teams: dict[str, Localized]
@@ -215,6 +218,7 @@ class CommunitiesConfig(_Strict):
             for route in [*self.defaults.routing.values(), *community.routing.values()]:
                 if route.team and route.team not in self.defaults.teams and route.team not in community.teams:
                     raise ValueError(f"{community.code}: routing names unknown team {route.team!r}")
+        check_activities(self.communities)
         fridge_codes = [f.code for c in self.communities for f in c.fridges]
         if len(fridge_codes) != len(set(fridge_codes)):
             raise ValueError("fridge codes must be unique across communities")

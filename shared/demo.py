@@ -54,5 +54,8 @@ async def load_demo(session: AsyncSession, config: CommunitiesConfig) -> list[De
             session.add(Volunteer(user_id=user.id, name=person.name, community_code=person.community,
                                   skills=[s.code for s in config.defaults.volunteer_skills], days=list(DAYS),
                                   parts=list(PARTS), named_in_recognition=True, status="approved"))
+    from shared.activities import sync_configured
+
+    await sync_configured(session, config)   # the activities of config/communities.yaml, ready to browse
     await session.commit()
     return people

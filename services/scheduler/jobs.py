@@ -180,6 +180,14 @@ async def deliberation(database: Database, broker: dramatiq.Broker, config: Comm
     return await _sweep(database, broker, deliberation_sweeps.deliberation_sweep, config, now)
 
 
+async def activities(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                     now: datetime | None = None) -> int:
+    """Config activities synced; lapsed offers, free places, reminders, term summaries (shared.activities)."""
+    from shared import activities as service
+
+    return await _sweep(database, broker, service.activity_sweep, config, now)
+
+
 JobBody = Callable[[Database, dramatiq.Broker, CommunitiesConfig, datetime], Awaitable[int]]
 
 # Every job a RUN_JOB message may name. A job returns the number of notifications it queued.
@@ -199,4 +207,5 @@ JOBS: dict[str, JobBody] = {
     "book_swap_days": book_swap_days,
     "mediation": mediation,
     "deliberation": deliberation,
+    "activities": activities,
 }

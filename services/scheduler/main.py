@@ -49,6 +49,7 @@ SCHEDULE: dict[str, float] = {
     "book_swap_days": 3600,
     "mediation": 300,
     "deliberation": 60,
+    "activities": 120,
 }
 
 

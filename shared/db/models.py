@@ -733,3 +733,117 @@ class DelibRating(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_delib_ratings_user"), primary_key=True)
     score: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+class Activity(Base):
+    """An activity people enrol in (四点半课堂, 假期小课堂, 老年大学 courses, lectures, clubs).
+
+    From config (`code` set, kept in step by the scheduler) or created by staff in chat.
+    """
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_community_status", "community_code", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_activities_community"))
+    title: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    organiser_name: Mapped[str | None] = mapped_column(String(100))
+    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_activities_organiser"), index=True)
+    audience: Mapped[str] = mapped_column(String(16))      # children | seniors | everyone
+    age_min: Mapped[int | None] = mapped_column(Integer)
+    age_max: Mapped[int | None] = mapped_column(Integer)
+    place: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    fee: Mapped[float] = mapped_column(Float, default=0.0)
+    enrol_opens_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enrol_closes_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    open_to_all: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="open")   # open | cancelled
+    summary_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 1 = term summaries sent
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_activities_created_by"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class ActivitySession(Base):
+    """One meeting of an activity (weekly recurrences are stored as their sessions)."""
+
+    __tablename__ = "activity_sessions"
+    __table_args__ = (UniqueConstraint("activity_id", "starts_at", name="uq_activity_sessions_activity_start"),
+                      Index("ix_activity_sessions_status_start", "status", "starts_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", name="fk_activity_sessions_activity"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | cancelled | held
+    reminder_stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    marked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_activity_sessions_marked_by"))
+
+
+class ActivityChild(Base):
+    """A child a guardian enrols: name, age, class, the people allowed to collect them, and consent."""
+
+    __tablename__ = "activity_children"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    guardian_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_activity_children_guardian"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    age: Mapped[int] = mapped_column(Integer)
+    school_class: Mapped[str | None] = mapped_column(String(40))
+    pickup: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class ActivityEnrolment(Base):
+    """A place (or a place in line) for one person or child in one activity; one row per (activity, user, who)."""
+
+    __tablename__ = "activity_enrolments"
+    __table_args__ = (UniqueConstraint("activity_id", "user_id", "who", name="uq_activity_enrolments_who"),
+                      Index("ix_activity_enrolments_activity_status", "activity_id", "status"),
+                      Index("ix_activity_enrolments_status_offer", "status", "offer_expires_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", name="fk_activity_enrolments_activity"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_activity_enrolments_user"), index=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("activity_children.id", name="fk_activity_enrolments_child"))
+    who: Mapped[str] = mapped_column(String(24))          # self | c<child id>
+    status: Mapped[str] = mapped_column(String(16))
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Place in the activity's order of arrival, taken under the activity lock (the waiting list's order).
+    queue_no: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    offer_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")   # bumped at each new offer / re-enrolment
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class ActivityAttendance(Base):
+    """The organiser's roll call for one session; for children, who collected them."""
+
+    __tablename__ = "activity_attendance"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("activity_sessions.id", name="fk_activity_attendance_session"),
+                                            primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("activity_enrolments.id",
+                                                         name="fk_activity_attendance_enrolment"), primary_key=True)
+    present: Mapped[bool] = mapped_column(Boolean, default=False)
+    picked_up_by: Mapped[str | None] = mapped_column(String(60))
+    pickup_ok: Mapped[bool | None] = mapped_column(Boolean)
+    marked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_activity_attendance_marked_by"))
+    marked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ActivityTutorHours(Base):
+    """A volunteer tutor's hours for one session, booked once into the volunteer ledger (a confirmed task)."""
+
+    __tablename__ = "activity_tutor_hours"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("activity_sessions.id", name="fk_activity_tutor_hours_session"),
+                                            primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_activity_tutor_hours_user"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", name="fk_activity_tutor_hours_task"))
+    hours: Mapped[float] = mapped_column(Float)

@@ -91,6 +91,18 @@ VERBS: dict[str, int] = {
     "dlk": 2,       # dlk:<action id>:<skill>   (an action becomes a volunteer task)
     "dlx": 2,       # dlx:<action id>:<label>   (an action becomes a request for a team)
     "dlr": 2,       # dlr:<topic id>:<1-5>      (rate the outcome)
+    "ac": 1,        # ac:menu|children|seniors|all|mine|manage|new|stats  (activities)
+    "aco": 1,       # aco:<activity id>         (open an activity)
+    "ace": 2,       # ace:<activity id>:self|new|<child id>  (enrol)
+    "acx": 1,       # acx:<enrolment id>        (give up a place or a place in line)
+    "acy": 2,       # acy:<enrolment id>:yes|no (answer an offered place)
+    "acc": 1,       # acc:skip|yes|no           (child form: no class / guardian consent)
+    "acn": 1,       # acn:<audience>|free|save  (staff: new activity)
+    "acg": 2,       # acg:<op>:<activity id>    (organiser: view, sessions, people, stats, org, cancel, cancely)
+    "acv": 2,       # acv:<activity id>:<user id>  (staff: a volunteer organises the activity)
+    "acs": 2,       # acs:roll|done|cancel:<session id>  (organiser: roll call, finish it, cancel the session)
+    "acm": 3,       # acm:<session id>:<enrolment id>:1|0  (organiser: present or not)
+    "acp": 2,       # acp:<session id>:<enrolment id>  (organiser: who collected the child)
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.flows import (actions, books, deliberation, fridge, mediation, my_requests, onboarding, privacy, report,
-                          staff, tasks, volunteer)
+from shared.flows import (actions, activities, books, deliberation, fridge, mediation, my_requests, onboarding, privacy,
+                          report, staff, tasks, volunteer)
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -64,6 +64,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await mediation.entry(ctx)
     if command == "topics":
         return await deliberation.topics(ctx)
+    if command == "activities":
+        return await activities.menu(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -143,6 +145,8 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "mdk": lambda: mediation.on_agreement_answer(ctx, *args),
         "mdf": lambda: mediation.on_followup(ctx, *args),
     }
+    if verb in activities.ACTION_VERBS:
+        return await activities.on_action(ctx, verb, args)
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
 
@@ -173,6 +177,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await books.on_photo(ctx, text, attachments)
     if awaiting in deliberation.TEXT_STEPS:
         return await deliberation.on_text(ctx, awaiting, text, attachments, idempotency_key=idempotency_key)
+    if awaiting in activities.TEXT_STEPS:
+        return await activities.TEXT_STEPS[awaiting](ctx, text)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":

@@ -17,6 +17,7 @@ def main_menu_buttons(locale: str) -> tuple[tuple[Button, ...], ...]:
         Button(t(locale, "fridge.menu_button"), actions.make("menu", "fridge")),
         Button(t(locale, "books.menu_button"), actions.make("bk", "menu")),
         Button(t(locale, "deliberation.menu_button"), actions.make("dlm", "list")),
+        Button(t(locale, "activities.menu_button"), actions.make("ac", "menu")),
         Button(t(locale, "menu.language"), actions.make("menu", "language")),
         Button(t(locale, "menu.help"), actions.make("menu", "help")),
     )

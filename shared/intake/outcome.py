@@ -137,11 +137,19 @@ async def route(
                       headline="staff.card_urgent" if urgent else "staff.card_new")
     outbox.append(await notify.to_staff_group(session, config, updated, f"staff_new:{revision}", card))
     buttons: tuple = ()
+    if label in ("youth", "culture") and not urgent:
+        # Parents and seniors usually want to sign up: matching activities with free places come first.
+        from shared.activities import intake_offer
+
+        offer = await intake_offer(session, request.community_code, label, request.text or "", locale, now)
+        if offer is not None:
+            text = offer.text + "\n\n" + text
+            buttons = offer.buttons
     if offer_duplicate and not urgent:
         existing = await find_duplicate(session, updated, threshold=config.defaults.duplicate_similarity)
         if existing is not None:
             text += "\n\n" + t(locale, "requests.duplicate_offer", number=existing.number)
-            buttons = rows(Button(t(locale, "requests.follow_existing", number=existing.number),
-                                  actions.make("dup", request.id, existing.id)))
+            buttons = (*buttons, *rows(Button(t(locale, "requests.follow_existing", number=existing.number),
+                                              actions.make("dup", request.id, existing.id))))
     outbox.append(await notify.to_resident(session, updated, f"routed:{revision}", Reply(text, buttons)))
     return [i for i in outbox if i]

@@ -25,5 +25,6 @@ def create_router() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
                                            "volunteer", "mytasks", "hours", "task", "mydata", "forgetme",
-                                           "fridge", "books", "points", "bookstock", "cases", "join", "topics"))
+                                           "fridge", "books", "points", "bookstock", "cases", "join", "topics",
+                                           "activities"))
     return router

@@ -1,7 +1,7 @@
 """deliberation (议事四步法): topics, timeline, supports, comments, meetings, votes and ballots, actions, ratings
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-30 23:20:35.883221
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
