@@ -16,7 +16,8 @@ What is checked afterwards:
   here) and its routed notice reached the resident exactly once;
 - the batch in flight is delivered, each notification once;
 - no message became two requests;
-- every message got an answer, its number or a plain "could not save" (xfail: a defect);
+- every message got an answer: its number (Redis is only the conversation state and the queue;
+  PostgreSQL stores the request) or, failing that, a plain "could not save";
 - no notification waits for its 2-minute lease because Redis went away.
 """
 
@@ -248,10 +249,6 @@ def test_no_notification_waits_for_a_lease_after_a_redis_restart(outcome: Outcom
     assert outcome.waiting_for_lease == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: while Redis is down, aiogram's FSM middleware (RedisStorage.get_state) raises redis.ConnectionError "
-    "before FlowContextMiddleware runs; aiogram logs it and drops the update: the resident gets no answer "
-    "at all, and the request is not stored although PostgreSQL is up (fix: docs/reliability.md)"))
 def test_every_message_is_answered(outcome: Outcome) -> None:
     replies = len(outcome.acked) + sum(outcome.unavailable.values())
     assert replies == len(outcome.sent), (
