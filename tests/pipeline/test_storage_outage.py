@@ -45,7 +45,8 @@ async def test_with_redis_down_a_request_is_still_stored_and_acknowledged(pipeli
     await storage.close()
 
 
-async def test_without_the_degrading_wrapper_the_last_line_still_answers(pipeline, db, config):
+async def test_without_the_degrading_wrapper_the_last_line_still_answers(pipeline, db, config,
+                                                                      unhandled_updates_expected):
     """aiogram's FSM middleware raises before our code: the dispatcher's error handler answers plainly."""
     p = pipeline
     await onboard(p)
@@ -63,7 +64,7 @@ async def test_without_the_degrading_wrapper_the_last_line_still_answers(pipelin
 
 
 async def test_unexpected_errors_get_a_plain_answer_and_no_personal_data_in_logs(pipeline, db, config, monkeypatch,
-                                                                                 caplog):
+                                                                                 caplog, unhandled_updates_expected):
     import logging
 
     from services.bot.handlers import messages
