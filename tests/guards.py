@@ -35,6 +35,15 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
+_current: set[str] | None = None
+
+
+def remember(*values: str) -> None:
+    """Personal data a test sends some other way than `Updates.message` (a shared contact, say)."""
+    if _current is not None:
+        _current.update(values)
+
+
 @pytest.fixture
 def unhandled_updates_expected() -> None:
     """For a test that provokes the last-line error handler on purpose."""
@@ -52,7 +61,9 @@ def _secrets(text: str | None, first_name: str | None) -> set[str]:
 
 @pytest.fixture(autouse=True)
 def bot_guards(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    global _current
     secrets: set[str] = set()
+    _current = secrets
     real_message = Updates.message
 
     def message(self, user_id, text, **kwargs):  # type: ignore[no-untyped-def]
@@ -71,6 +82,7 @@ def bot_guards(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+        _current = None
     failed = [r for r in handler.records if r.name == "linju.bot" and r.getMessage() == UNHANDLED]
     if failed and "unhandled_updates_expected" not in request.fixturenames:
         errors = sorted({str(r.__dict__.get("error")) for r in failed})
