@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.bot.handlers import create_root_router
 from services.bot.handlers.errors import answer_unhandled
+from services.bot.isolation import PersonIsolation
 from services.bot.middlewares import FlowContextMiddleware
 from services.bot.storage import DegradingStorage
 from shared.config import CommunitiesConfig
@@ -55,7 +56,8 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
     max_requests_per_hour: int = 10,
 ) -> Dispatcher:
-    dispatcher = Dispatcher(storage=storage or MemoryStorage())
+    # One update at a time per person: a burst is handled in order (flood control, conversation state).
+    dispatcher = Dispatcher(storage=storage or MemoryStorage(), events_isolation=PersonIsolation())
 
     async def enqueue(contract, payload) -> None:  # type: ignore[no-untyped-def]
         await send_async(broker, contract, payload)
