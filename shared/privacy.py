@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import fridge_privacy
 from shared.db.models import OutboxMessage, Request, RequestEvent, Task, User, Volunteer
 
 ERASED = "[已删除 erased]"
@@ -37,6 +38,7 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
             "name": volunteer.name, "skills": volunteer.skills, "days": volunteer.days, "parts": volunteer.parts,
             "phone": volunteer.phone, "share_phone": volunteer.share_phone, "status": volunteer.status},
         "tasks": [{"title": t.title, "status": t.status, "hours": t.confirmed_hours or t.hours} for t in tasks],
+        "fridge": await fridge_privacy.export(session, user),
     }
 
 
@@ -56,6 +58,7 @@ async def forget_user(session: AsyncSession, user: User) -> None:
     if volunteer is not None:
         volunteer.name, volunteer.phone, volunteer.share_phone = ERASED, None, False
         volunteer.named_in_recognition, volunteer.status = False, "declined"
+    await fridge_privacy.forget(session, user, ERASED)
     # The account row stays (requests point at it) but no longer names or reaches the person.
     user.display_name, user.consent_at, user.roles = None, None, []
     user.external_id = f"forgotten:{user.id}"
