@@ -95,7 +95,7 @@ def _run_worker(settings: Settings, register: Callable, queues: set[str], thread
         pass
     finally:
         log.info("worker stopping")
-        worker.stop(timeout=10_000)
+        worker.stop(timeout=settings.worker_stop_timeout_ms)
         broker.close()
 
 

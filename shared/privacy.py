@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import activities, deliberation
+from shared import activities, deliberation, fridge_privacy
 from shared.db.models import OutboxMessage, Request, RequestEvent, Task, User, Volunteer
 from shared.mediation import export_party_data, forget_party
 
@@ -42,6 +42,7 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
         "mediation": await export_party_data(session, user),
         "deliberation": await deliberation.export_user_data(session, user),
         "activities": await activities.export_data(session, user),
+        "fridge": await fridge_privacy.export(session, user),
     }
 
 
@@ -64,6 +65,7 @@ async def forget_user(session: AsyncSession, user: User) -> None:
         volunteer.named_in_recognition, volunteer.status = False, "declined"
     await deliberation.forget_user(session, user, ERASED)
     await activities.forget(session, user, ERASED)
+    await fridge_privacy.forget(session, user, ERASED)
     # The account row stays (requests point at it) but no longer names or reaches the person.
     user.display_name, user.consent_at, user.roles = None, None, []
     user.external_id = f"forgotten:{user.id}"

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # (per million: 1000 is dramatiq's default of 0.1 %, 1000000 is always).
     broker_heartbeat_timeout_ms: int = 60_000
     broker_maintenance_chance: int = 1000
+    # `linju deliver` / `linju intake` on SIGTERM: finish the messages in hand for up to this long
+    # (docker-compose.yml gives them a longer stop_grace_period before SIGKILL).
+    worker_stop_timeout_ms: int = 20_000
 
     # Telegram
     telegram_bot_token: SecretStr | None = None

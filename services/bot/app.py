@@ -11,7 +11,10 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.bot.handlers import create_root_router
+from services.bot.handlers.errors import answer_unhandled
+from services.bot.isolation import PersonIsolation
 from services.bot.middlewares import FlowContextMiddleware
+from services.bot.storage import DegradingStorage
 from shared.config import CommunitiesConfig
 from shared.queue.contracts import send_async
 from shared.settings import Settings
@@ -32,13 +35,16 @@ def create_bot(settings: Settings) -> Bot:
 
 
 def create_storage(settings: Settings) -> BaseStorage:
-    """Redis FSM storage when Redis answers, so conversations survive a bot restart."""
+    """Redis FSM storage when Redis answers, so conversations survive a bot restart.
+
+    Wrapped in `DegradingStorage`: should Redis go away later, updates are still handled
+    (without conversation state) instead of being dropped before our code runs."""
     from shared.queue.broker import redis_answers
 
     if settings.redis_url and redis_answers(settings.redis_url):
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(settings.redis_url, state_ttl=30 * 86400, data_ttl=30 * 86400)
+        return DegradingStorage(RedisStorage.from_url(settings.redis_url, state_ttl=30 * 86400, data_ttl=30 * 86400))
     return MemoryStorage()
 
 
@@ -50,7 +56,8 @@ def create_dispatcher(
     storage: BaseStorage | None = None,
     max_requests_per_hour: int = 10,
 ) -> Dispatcher:
-    dispatcher = Dispatcher(storage=storage or MemoryStorage())
+    # One update at a time per person: a burst is handled in order (flood control, conversation state).
+    dispatcher = Dispatcher(storage=storage or MemoryStorage(), events_isolation=PersonIsolation())
 
     async def enqueue(contract, payload) -> None:  # type: ignore[no-untyped-def]
         await send_async(broker, contract, payload)
@@ -59,4 +66,6 @@ def create_dispatcher(
     dispatcher.message.outer_middleware(middleware)
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_router(create_root_router())
+    # Last line: whatever nothing else handled still gets a plain answer, never silence.
+    dispatcher.errors.register(answer_unhandled)
     return dispatcher

@@ -12,7 +12,10 @@ One dramatiq message carries one outbox id. The worker
 4. marks the row sent, or on Telegram's 429 records `retry_after` for the chat
    and re-enqueues after it, or on a permanent refusal (403 blocked, 400 chat
    not found …) marks it failed for good, or on anything else (5xx, network,
-   database) gives the row back and lets dramatiq retry with backoff.
+   database) gives the row back and lets dramatiq retry with backoff. A 403 in
+   a private chat also marks the person unreachable (`users.unreachable_since`):
+   their later notifications are marked failed at step 1, without a send, until
+   they write to the bot again.
 
 See docs/delivery.md.
 """
@@ -37,7 +40,7 @@ from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
 from shared.queue.contracts import DELIVER_NOTIFICATION, send
 from shared.queue.ratelimit import DeliveryLimits, Limiter, Outcome, create_limiter
-from shared.repo import outbox
+from shared.repo import outbox, users
 from shared.runtime import Database
 from shared.settings import Settings
 
@@ -45,6 +48,9 @@ log = logging.getLogger("linju.delivery")
 
 # Telegram refuses these for good: retrying cannot help (the row is marked failed).
 PERMANENT = (TelegramForbiddenError, TelegramBadRequest, TelegramMigrateToChat, TelegramEntityTooLarge)
+
+# last_error of a notification not attempted because its person blocked the bot.
+UNREACHABLE = "unreachable: the person blocked the bot"
 
 # aiogram parses every answer with `Response[<result type>]`, a pydantic generic class that pydantic
 # caches only weakly: the garbage collector drops it and the next call rebuilds it (~8 ms of CPU,
@@ -95,9 +101,16 @@ class Deliverer:
         """Send one outbox row; returns what happened: sent, skipped, postponed or failed."""
         async with self.database.sessions() as session:
             row = await outbox.claim(session, outbox_id)
+            unreachable = row is not None and await users.is_unreachable(session, row.platform, row.chat_id)
+            if unreachable:
+                # The person blocked the bot: another attempt would only cost another 403.
+                await outbox.mark_failed(session, outbox_id, UNREACHABLE)
             await session.commit()
         if row is None:
             return "skipped"  # already sent, being sent, cancelled, or failed for good
+        if unreachable:
+            log.info("notification not sent: the person blocked the bot", extra={"outbox_id": outbox_id})
+            return "failed"
         try:
             chat_id = int(row.chat_id)
         except ValueError:
@@ -136,8 +149,14 @@ class Deliverer:
             log.info("delivery postponed by Telegram", extra={"outbox_id": outbox_id, "retry_after": exc.retry_after})
             return "postponed"
         except PERMANENT as exc:
-            await self._fail(outbox_id, f"{type(exc).__name__}: {exc.message}")
-            log.warning("delivery failed for good", extra={"outbox_id": outbox_id, "error": type(exc).__name__})
+            # 403 in a private chat (positive id = the person's own): blocked, deactivated, never
+            # started the bot. The person is unreachable until they write again; in a group it is
+            # only this chat that refuses.
+            blocked = isinstance(exc, TelegramForbiddenError) and chat_id > 0
+            await self._fail(outbox_id, f"{type(exc).__name__}: {exc.message}",
+                             unreachable=(row.platform, row.chat_id) if blocked else None)
+            log.warning("delivery failed for good", extra={"outbox_id": outbox_id, "error": type(exc).__name__,
+                                                           "person_unreachable": blocked})
             return "failed"
         await self._mark_sent(outbox_id, message_id)
         log.debug("notification sent", extra={"outbox_id": outbox_id})
@@ -172,9 +191,11 @@ class Deliverer:
             await outbox.release(session, outbox_id, reason)
             await session.commit()
 
-    async def _fail(self, outbox_id: int, error: str) -> None:
+    async def _fail(self, outbox_id: int, error: str, unreachable: tuple[str, str] | None = None) -> None:
         async with self.database.sessions() as session:
             await outbox.mark_failed(session, outbox_id, error)
+            if unreachable is not None:
+                await users.mark_unreachable(session, *unreachable)
             await session.commit()
 
     async def _postpone(self, outbox_id: int, seconds: float, reason: str) -> None:

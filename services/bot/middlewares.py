@@ -10,13 +10,14 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import TelegramObject, User as TgUser
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import CommunitiesConfig
 from shared.flows.context import Enqueue, FlowContext
 from shared.i18n import normalize_locale, t
-from shared.repo.users import find_user, get_or_create_user
+from shared.repo.users import find_user, get_or_create_user, mark_reachable
 
 log = logging.getLogger("linju.bot")
 
@@ -42,7 +43,30 @@ class FlowContextMiddleware(BaseMiddleware):
         bot = data.get("bot")
         if storage is None or bot is None:
             return data.get("state")
+        # The storage's own errors, not its degraded answers: an unread state must not be written back.
+        storage = getattr(storage, "strict", storage)
         return FSMContext(storage=storage, key=StorageKey(bot_id=bot.id, chat_id=user_id, user_id=user_id))
+
+    @staticmethod
+    async def _read_state(state: FSMContext | None) -> dict[str, Any] | None:
+        """The stored conversation state, or None when Redis cannot be read (go on without it)."""
+        if state is None:
+            return {}
+        try:
+            return await state.get_data()
+        except RedisError as exc:
+            log.warning("conversation state unavailable; handling the update without it",
+                        extra={"error": type(exc).__name__})
+            return None
+
+    @staticmethod
+    async def _write_state(state: FSMContext | None, stored: dict[str, Any] | None, current: dict[str, Any]) -> None:
+        if state is None or stored is None or current == stored:
+            return  # unchanged, or never read: writing would overwrite what Redis still holds
+        try:
+            await state.set_data(current)
+        except RedisError as exc:
+            log.warning("conversation state not saved", extra={"error": type(exc).__name__})
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], config: CommunitiesConfig, enqueue: Enqueue,
                  max_requests_per_hour: int = 10):
@@ -70,16 +94,19 @@ class FlowContextMiddleware(BaseMiddleware):
                         locale=normalize_locale(tg_user.language_code),
                     )
                     await session.commit()
-                stored = await state.get_data() if state is not None else {}
+                elif user.unreachable_since is not None:
+                    # They write to us again, so they unblocked the bot: notifications may reach them.
+                    mark_reachable(user)
+                    await session.commit()
+                stored = await self._read_state(state)
                 ctx = FlowContext(session=session, config=self.config, user=user, enqueue=self.enqueue,
-                                  state=dict(stored), max_requests_per_hour=self.max_requests_per_hour,
+                                  state=dict(stored or {}), max_requests_per_hour=self.max_requests_per_hour,
                                   bot_username=_username_of(data.get("bot")))
                 data["flow"] = ctx
                 result = await handler(event, data)
-                if state is not None and ctx.state != stored:
-                    await state.set_data(ctx.state)
+                await self._write_state(state, stored, ctx.state)
                 return result
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except (OperationalError, DBAPIError, OSError, RedisError) as exc:
             # The database (or Redis for state) is unreachable: tell the person plainly.
             log.error("update not handled: storage unavailable", extra={"error": type(exc).__name__})
             bot = data.get("bot")

@@ -53,6 +53,9 @@ class User(Base):
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    # Set when Telegram refused a message for good because the person blocked the bot; cleared
+    # when they write again. Notifications to them are not attempted meanwhile.
+    unreachable_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RequestCounter(Base):

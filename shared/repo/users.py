@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import User
@@ -60,3 +60,22 @@ def revoke_role(user: User, role: str) -> bool:
         return False
     user.roles = [r for r in user.roles if r != role]
     return True
+
+
+async def mark_unreachable(session: AsyncSession, platform: str, external_id: str) -> bool:
+    """The person blocked the bot (Telegram answered 403 in their private chat); True if newly marked."""
+    result = await session.execute(
+        update(User).where(User.platform == platform, User.external_id == external_id, User.unreachable_since.is_(None))
+        .values(unreachable_since=datetime.now(UTC)))
+    return bool(result.rowcount)
+
+
+def mark_reachable(user: User) -> None:
+    """The person writes to the bot again, so it is no longer blocked."""
+    user.unreachable_since = None
+
+
+async def is_unreachable(session: AsyncSession, platform: str, external_id: str) -> bool:
+    found = await session.scalar(select(User.id).where(User.platform == platform, User.external_id == external_id,
+                                                       User.unreachable_since.is_not(None)))
+    return found is not None

@@ -28,6 +28,7 @@ from shared.repo.outbox import queue_notification
 from shared.runtime import Database
 from shared.settings import Settings
 from tests.conftest import truncate
+from tests.guards import bot_guards, unhandled_updates_expected  # noqa: F401 - autouse checks
 from tests.playground.conftest import Playground, start  # noqa: F401 - fixture
 
 

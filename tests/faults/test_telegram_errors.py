@@ -8,7 +8,9 @@ sends with 502 Bad Gateway. Delivery's own limiter is set 200 times looser than 
 429s reach the worker.
 
 56 notifications: one to each of 40 residents, a second one to 8 of them, 6 to one resident
-(more than a chat's burst of 3), and 2 to a resident who blocked the bot (403).
+(more than a chat's burst of 3), and 2 to a resident who blocked the bot (403). The first 403
+marks that resident unreachable; 3 notifications queued to them afterwards are marked failed
+without a request to Telegram.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
+from services.bot.delivery import UNREACHABLE
 from shared.repo.outbox import queue_notification
+from shared.repo.users import get_or_create_user
 from tests.faults.harness import Db, FlakyTelegram, PlaygroundClient, Stack, broker_for, eventually
 
 pytestmark = pytest.mark.faults
@@ -31,6 +35,7 @@ FIRST = 760_000
 CHATS = 40
 BUSY_CHAT, BUSY_ROWS = FIRST + CHATS, 6
 BLOCKED = FIRST + CHATS + 1
+LATER_TO_BLOCKED = 3  # queued once the blocked resident is marked unreachable
 FAILURES_5XX = 5
 OURS = "key LIKE 'faults:%'"  # the scheduler's own jobs may queue other rows meanwhile
 
@@ -46,6 +51,10 @@ class Outcome:
     retried_5xx: int = 0
     answered_502: int = 0
     blocked_attempts_later: list = field(default_factory=list)
+    blocked_marked_unreachable: bool = False
+    blocked_sends_first: int = 0                         # sends to the blocked chat that reached Telegram
+    later_to_blocked: list = field(default_factory=list)  # (status, attempts, last_error) of rows queued after
+    blocked_sends_later: int = 0
     logs: str = ""
 
 
@@ -59,6 +68,9 @@ async def scenario(stack: Stack) -> Outcome:
         for chat in range(FIRST, BUSY_CHAT + 1):
             await playground.user(chat, "居民")
         await playground.user(BLOCKED, "拉黑了机器人的居民", blocked=True)
+        async with db.database.sessions() as session:  # the blocked resident is someone the bot knows
+            await get_or_create_user(session, "telegram", str(BLOCKED))
+            await session.commit()
         plan = [(FIRST + i, f"通知 {i}：明天停水") for i in range(CHATS)]
         plan += [(BUSY_CHAT, f"通知 忙 {i}：活动提醒") for i in range(BUSY_ROWS)]
         plan += [(FIRST + i, f"通知 再 {i}：活动提醒") for i in range(8)]
@@ -85,8 +97,25 @@ async def scenario(stack: Stack) -> Outcome:
                                       c=str(BLOCKED))
         outcome.blocked_attempts_later = [tuple(r) for r in blocked_after if tuple(r) not in
                                           {tuple(b) for b in blocked_before}]
+        outcome.blocked_marked_unreachable = await db.scalar(
+            "SELECT unreachable_since IS NOT NULL FROM users WHERE external_id = :c", c=str(BLOCKED))
+        outcome.blocked_sends_first = sum(1 for send_ in flaky.sends if send_[1] == str(BLOCKED))
 
-        for row in await db.rows(f"SELECT id, chat_id, text, status, attempts, last_error FROM outbox WHERE {OURS}"):
+        # Later notifications to the person who blocked the bot: not one more request to Telegram.
+        async with db.database.sessions() as session:
+            later = [await queue_notification(session, key=f"faults:tg:later:{i}", chat_id=BLOCKED,
+                                              text=f"通知 拉黑以后 {i}") for i in range(LATER_TO_BLOCKED)]
+            await session.commit()
+        await asyncio.to_thread(lambda: [send(broker, DELIVER_NOTIFICATION, DeliverNotification(outbox_id=i))
+                                         for i in later])
+        await eventually(done, timeout=30, interval=0.2, what="the later notifications to be settled")
+        outcome.later_to_blocked = [tuple(r) for r in await db.rows(
+            "SELECT status, attempts, last_error FROM outbox WHERE key LIKE 'faults:tg:later:%' ORDER BY id")]
+        outcome.blocked_sends_later = sum(1 for send_ in flaky.sends if send_[1] == str(BLOCKED)) \
+            - outcome.blocked_sends_first
+
+        for row in await db.rows(f"SELECT id, chat_id, text, status, attempts, last_error FROM outbox WHERE {OURS} "
+                                 "AND key NOT LIKE 'faults:tg:later:%'"):
             outcome.rows[row[0]] = tuple(row[1:])
         for chat in {chat for chat, _ in plan}:
             for text in await playground.bot_texts(chat):
@@ -123,7 +152,9 @@ def outcome(stack: Stack) -> Iterator[Outcome]:
     print(f"\ntelegram errors: {result.too_many_requests} answers 429, {len(result.postponed)} postponements "
           f"followed by another attempt, {len(result.early)} too early; {result.answered_502} answers 502, "
           f"{result.retried_5xx} dramatiq retries; statuses "
-          f"{dict(Counter(status for _, _, status, _, _ in result.rows.values()))}")
+          f"{dict(Counter(status for _, _, status, _, _ in result.rows.values()))}; the blocked resident: "
+          f"{result.blocked_sends_first} answers 403, then {result.blocked_sends_later} requests for "
+          f"{len(result.later_to_blocked)} later notifications")
     yield result
 
 
@@ -151,10 +182,21 @@ def test_5xx_is_retried_with_backoff(outcome: Outcome) -> None:
 def test_a_blocked_user_is_given_up_on_not_retried_forever(outcome: Outcome) -> None:
     blocked = [row for row in outcome.rows.values() if row[0] == str(BLOCKED)]
     assert len(blocked) == 2
+    forbidden = 0
     for chat, text, status, attempts, last_error in blocked:
         assert status == "failed"
         assert attempts == 1
-        assert "Forbidden" in (last_error or "")
-        assert outcome.attempts[(chat, text)] == 1  # one request to Telegram, no retry
+        if "Forbidden" in (last_error or ""):
+            forbidden += 1
+            assert outcome.attempts[(chat, text)] == 1  # one request to Telegram, no retry
+        else:  # the first 403 marked the person before this one was tried
+            assert last_error == UNREACHABLE and (chat, text) not in outcome.attempts
+    assert forbidden >= 1 and outcome.blocked_sends_first == forbidden
     assert not outcome.blocked_attempts_later
     assert not [key for key in outcome.copies if key[0] == str(BLOCKED)]
+
+
+def test_a_blocked_user_is_marked_unreachable_and_costs_no_more_403s(outcome: Outcome) -> None:
+    assert outcome.blocked_marked_unreachable
+    assert outcome.later_to_blocked == [("failed", 1, UNREACHABLE)] * LATER_TO_BLOCKED
+    assert outcome.blocked_sends_later == 0

@@ -24,6 +24,7 @@ from shared.queue.broker import redis_client
 from shared.runtime import Database
 from shared.settings import Settings
 from tests.fakes import RecordingSession, Updates, recording_bot
+from tests.guards import bot_guards, unhandled_updates_expected  # noqa: F401 - autouse checks
 
 
 @pytest.fixture(params=["stub", "redis"])
