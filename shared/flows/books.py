@@ -317,7 +317,7 @@ async def handover(ctx: FlowContext, op: str, hold_id: str) -> list[Reply]:
 async def mine(ctx: FlowContext) -> list[Reply]:
     holds = list((await ctx.session.execute(
         select(BookHold, Book).join(Book, Book.id == BookHold.book_id)
-        .where(BookHold.requester_id == ctx.user.id, BookHold.status.in_([str(s) for s in ACTIVE_HOLDS]))
+        .where(BookHold.requester_id == ctx.user.id, books.active(BookHold.status))
         .order_by(BookHold.id.desc()).limit(10))).all())
     listed = list(await ctx.session.scalars(select(Book).where(Book.owner_id == ctx.user.id,
                                                                Book.status.in_([str(s) for s in rules.SEARCHABLE]))
