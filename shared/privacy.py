@@ -7,11 +7,14 @@ locations, the chat id, the text of notifications sent to them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import utcnow
+from shared.config import CommunitiesConfig
 from shared.db.models import OutboxMessage, Request, RequestEvent, Task, User, Volunteer
 
 ERASED = "[已删除 erased]"
@@ -37,10 +40,14 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
             "name": volunteer.name, "skills": volunteer.skills, "days": volunteer.days, "parts": volunteer.parts,
             "phone": volunteer.phone, "share_phone": volunteer.share_phone, "status": volunteer.status},
         "tasks": [{"title": t.title, "status": t.status, "hours": t.confirmed_hours or t.hours} for t in tasks],
+        "books": await book_privacy.export(session, user),
     }
 
 
-async def forget_user(session: AsyncSession, user: User) -> None:
+async def forget_user(session: AsyncSession, user: User, config: CommunitiesConfig | None = None,
+                      now: datetime | None = None) -> list[int]:
+    """Erase the person; returns the outbox ids of notes it queued (others told a book has gone)."""
+    outbox = await book_privacy.forget(session, config, user, now or utcnow()) if config is not None else []
     request_ids = list(await session.scalars(select(Request.id).where(Request.user_id == user.id)))
     await session.execute(update(Request).where(Request.user_id == user.id)
                           .values(text=ERASED, attachments=[], on_behalf_name=None))
@@ -59,3 +66,7 @@ async def forget_user(session: AsyncSession, user: User) -> None:
     # The account row stays (requests point at it) but no longer names or reaches the person.
     user.display_name, user.consent_at, user.roles = None, None, []
     user.external_id = f"forgotten:{user.id}"
+    return outbox
+
+
+from shared import book_privacy  # noqa: E402 - imports ERASED from here

@@ -147,3 +147,19 @@ async def book_swap_days(database: Database, broker: dramatiq.Broker, config: Co
     from shared import books
 
     return await _sweep(database, broker, books.swap_day_sweep, config, now)
+
+
+async def book_shifts(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                      now: datetime | None = None) -> int:
+    """Book-house shifts for the next week as book_duty volunteer tasks (shared.book_house.plan_shifts)."""
+    from shared import book_house
+
+    return await _sweep(database, broker, book_house.plan_shifts, config, now)
+
+
+async def book_month(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                     now: datetime | None = None) -> int:
+    """The book house's monthly summary to staff (shared.book_house.monthly_summary)."""
+    from shared import book_house
+
+    return await _sweep(database, broker, book_house.monthly_summary, config, now)

@@ -47,6 +47,8 @@ def default_jobs(settings: Settings, database: Database, broker: dramatiq.Broker
         Job("book_holds", 300, lambda: jobs.book_holds(database, broker, config)),
         Job("book_wishes", 60, lambda: jobs.book_wishes(database, broker, config)),
         Job("book_swap_days", 3600, lambda: jobs.book_swap_days(database, broker, config)),
+        Job("book_shifts", 3600, lambda: jobs.book_shifts(database, broker, config)),
+        Job("book_month", 3600, lambda: jobs.book_month(database, broker, config)),
         Job("requeue_stuck_requests", settings.scheduler_tick_seconds,
             lambda: jobs.requeue_stuck_requests(database, broker, older_than_seconds=stuck)),
         Job("requeue_stale_notifications", settings.scheduler_tick_seconds,

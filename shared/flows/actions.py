@@ -53,7 +53,7 @@ VERBS: dict[str, int] = {
     "fi": 2,        # fi:<op>:<item id>         (ok, no, take, gone, rm, cancel)
     "frr": 2,       # frr:<item id>:<reason>    (refuse a donation with a reason)
     "fc": 2,        # fc:clean|expired:yes|no   (shift checklist)
-    "bk": 1,        # bk:menu|list|search|mine|points|wishes|stock  (book exchange)
+    "bk": 1,        # bk:menu|list|search|mine|points|wishes|stock|green|seed  (book exchange)
     "bkc": 1,       # bkc:<condition>           (listing: the book's condition)
     "bkph": 1,      # bkph:skip                 (listing: no photo)
     "bkl": 1,       # bkl:house|owner           (listing: where the book is kept)
@@ -65,6 +65,7 @@ VERBS: dict[str, int] = {
     "bkh": 2,       # bkh:ok:<hold id>          (the holder confirms the handover)
     "bkw": 1,       # bkw:save                  (save the current search as a wish)
     "bkwd": 1,      # bkwd:<wish id>            (remove a wish)
+    "bkg": 2,       # bkg:<seedling id>:<count> (以书换绿: points for seedlings on a swap day)
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.flows import actions, books, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
+from shared.flows import actions, book_seedlings, books, fridge, my_requests, onboarding, privacy, report, staff, tasks, volunteer
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -55,6 +55,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await books.points(ctx)
     if command == "bookstock":
         return await books.stock(ctx)
+    if command == "seedlings":
+        return await book_seedlings.staff_stock(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -120,6 +122,7 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "bkh": lambda: books.handover(ctx, args[0], args[1]),
         "bkw": lambda: books.on_wish(ctx, args[0]),
         "bkwd": lambda: books.remove_wish(ctx, args[0]),
+        "bkg": lambda: book_seedlings.exchange(ctx, args[0], args[1]),
     }
     handler = handlers.get(verb)
     return await handler() if handler else [Reply(t(ctx.locale, "errors.stale_button"))]
@@ -145,6 +148,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await (books.on_title if awaiting == "book_title" else books.on_query)(ctx, text)
     if awaiting == "book_photo":
         return await books.on_photo(ctx, text, attachments)
+    if awaiting == book_seedlings.AWAIT_STOCK:
+        return await book_seedlings.on_stock_text(ctx, text)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":
