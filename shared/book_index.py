@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select, update
@@ -88,9 +89,12 @@ async def unindex(session: AsyncSession, house_code: str, keyed: Iterable[tuple[
     await _change(session, house_code, {}, remove)
 
 
+SHOWN = (Book.id, Book.title, Book.author, Book.condition, Book.status, Book.location, Book.search_key)
+
+
 @dataclass(frozen=True)
 class SearchResult:
-    books: list[Book]
+    books: list[Any]    # rows with the SHOWN columns (id, title, author, condition, status, location)
     total: int          # matches found (capped at CANDIDATES)
 
 
@@ -122,9 +126,8 @@ async def search(session: AsyncSession, house_code: str, query: str, *, offset: 
     if not ids.size:
         return SearchResult([], 0)
     hit_of = dict(zip(ids.tolist(), hits.tolist(), strict=True))
-    rows = (await session.execute(select(Book.id, Book.search_key, Book.status)
-                                  .where(Book.id.in_(list(hit_of)), Book.status.in_([str(s) for s in SEARCHABLE])))).all()
+    # One more round trip: the columns a result line shows, for every candidate (ranked here).
+    rows = (await session.execute(select(*SHOWN).where(Book.id.in_(list(hit_of)),
+                                                       Book.status.in_([str(s) for s in SEARCHABLE])))).all()
     rows.sort(key=lambda r: (-rules.match_score(key, r.search_key, hit_of[r.id]), r.status != BookStatus.AVAILABLE, -r.id))
-    page_ids = [r.id for r in rows[offset : offset + limit]]
-    loaded = {b.id: b for b in await session.scalars(select(Book).where(Book.id.in_(page_ids)))} if page_ids else {}
-    return SearchResult([loaded[i] for i in page_ids if i in loaded], len(rows))
+    return SearchResult(rows[offset : offset + limit], len(rows))

@@ -291,15 +291,18 @@ async def _book_rows(session: AsyncSession, ids: Iterable[int]) -> dict[int, Any
     return found
 
 
-async def _promote(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int], now: datetime) -> list[Any]:
-    """The first in each queue of these books holds it now, if nobody does: one UPDATE per id chunk and hold period."""
+async def _promote(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int] | None,
+                   now: datetime) -> list[Any]:
+    """The first in each queue holds the book now, if nobody does: one UPDATE per hold period (and id chunk).
+
+    book_ids None: every queue (the sweep; cost follows the number of queued holds, not of lapsed ones)."""
     ahead, holder = aliased(BookHold), aliased(BookHold)
     by_days: dict[int, list[str]] = {}
     for community in config.communities:
         if community.book_house is not None:
             by_days.setdefault(community.book_house.hold_days, []).append(community.book_house.code)
     promoted: list[Any] = []
-    for in_chunk in _id_lists(session, BookHold.book_id, book_ids):
+    for in_chunk in ([BookHold.book_id.is_not(None)] if book_ids is None else _id_lists(session, BookHold.book_id, book_ids)):
         for days, codes in by_days.items():
             first = (select(BookHold.id).join(Book, Book.id == BookHold.book_id).where(
                 in_chunk, is_(BookHold.status, HoldStatus.QUEUED),
@@ -316,15 +319,16 @@ async def _promote(session: AsyncSession, config: CommunitiesConfig, book_ids: l
     return promoted
 
 
-async def release_books(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int], now: datetime) -> OutboxIds:
+async def release_books(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int], now: datetime, *,
+                        every_queue: bool = False) -> OutboxIds:
     """Books whose hold ended: the next in each queue gets the book, the rest go back on the shelf.
 
     Set-based: per chunk of 5,000 books one UPDATE promotes the first in every queue and one puts
     the books nobody holds back on the shelf; the people whose turn it is get one note each."""
-    if not book_ids:
+    if not book_ids and not every_queue:
         return []
     book_ids = sorted(set(book_ids))
-    promoted = await _promote(session, config, book_ids, now)
+    promoted = await _promote(session, config, None if every_queue else book_ids, now)
     no_holder = ~select(BookHold.id).where(BookHold.book_id == Book.id, is_(BookHold.status, HoldStatus.HELD)).exists()
     for in_chunk in _id_lists(session, Book.id, book_ids):
         await session.execute(update(Book).where(in_chunk, Book.status == BookStatus.HELD, no_holder)
@@ -503,11 +507,10 @@ async def hold_sweep(session: AsyncSession, config: CommunitiesConfig, now: date
                                     .values(status=HoldStatus.EXPIRED)
                                     .returning(BookHold.id, BookHold.book_id, BookHold.requester_id, BookHold.round)
                                     .execution_options(synchronize_session=False))).all()
-    # Books on the shelf with people queueing for them (a release that raced a new request).
-    orphans = list(await session.scalars(select(BookHold.book_id).join(Book, Book.id == BookHold.book_id).where(
-        is_(BookHold.status, HoldStatus.QUEUED), Book.status == BookStatus.AVAILABLE).distinct()))
     outbox = await _lapse_notes(session, lapsed)
-    outbox += await release_books(session, config, [r.book_id for r in lapsed] + orphans, now)
+    # Every queue without a holder moves on: those of the lapsed holds, and any book left on the
+    # shelf with people queueing (a release that raced a new request).
+    outbox += await release_books(session, config, [r.book_id for r in lapsed], now, every_queue=True)
     return outbox
 
 
