@@ -263,3 +263,47 @@ async def test_mydata_and_forgetme_cover_the_book_house(readers, db, config):
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == notes
 
+
+
+FOURTH = 501004
+
+
+async def test_queue_is_served_in_order_and_repeated_updates_count_once(readers, db, config):
+    from tests.pipeline.test_request_handling import STAFF_CHAT_ZJY
+    from tests.pipeline.test_resident_request import onboard
+
+    p = readers
+    await onboard(p, FOURTH)
+    await list_book(p, RESIDENT, "《活着》余华")
+    book = (await all_books(db))[0]
+    for reader in (READER, THIRD, FOURTH):
+        await give_points(db, reader, 1)
+        await p.feed(p.updates.press(reader, f"bkr:{book.id}"))
+    assert "第 2 位" in p.telegram.sent(FOURTH)[-1].text
+    hold_days = config.community("zjy").book_house.hold_days
+    holders = []
+    for lapse in (1, 2):
+        await jobs.book_holds(p.db, p.broker, config, utcnow() + timedelta(days=hold_days * lapse, hours=lapse))
+        async with db.sessions() as session:
+            holders.append(await session.scalar(select(BookHold.requester_id).where(BookHold.status == "held")))
+    assert holders == [await user_id(db, THIRD), await user_id(db, FOURTH)]      # first come, first served
+
+    await p.drain()
+    days = [b for b in buttons(p.telegram.sent(FOURTH)[-1]) if b.startswith("bkt:")]
+    await p.feed(p.updates.press(FOURTH, days[0]))
+    hold_id = int(days[0].split(":")[1])
+    handover = p.updates.press(STAFF, f"bkh:ok:{hold_id}", chat_id=STAFF_CHAT_ZJY)
+    await p.feed(handover)
+    await p.feed(handover)                                                        # Telegram delivers it again
+    assert await ledger(db, FOURTH) == [(1, "adjust"), (-1, "taken")]
+    assert await ledger(db, RESIDENT) == [(1, "given")]
+
+    await p.feed(p.updates.press(STAFF, "bk:seed"))
+    await p.feed(p.updates.message(STAFF, "多肉 5 1"))
+    use(p, db, swap_day_today(config))
+    await give_points(db, THIRD, 3)
+    press = p.updates.press(THIRD, f"bkg:{(await seedling(db, '多肉')).id}:2")
+    await p.feed(press)
+    await p.feed(press)
+    assert await ledger(db, THIRD) == [(1, "adjust"), (3, "adjust"), (-2, "seedling")]
+    assert (await seedling(db, "多肉")).stock == 3
