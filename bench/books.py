@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -206,7 +207,7 @@ async def main() -> dict:
     titles = corpus(rng)
     qs = queries(rng, titles)
     book_rows, gram_rows = rows_for(titles, house, datetime.now(UTC))
-    figures: dict = {"books": BOOKS, "postings": sum(len(r[2]) // 8 for r in gram_rows), "posting_lists": len(gram_rows)}
+    figures: dict = {"load_average_at_start": [round(x, 2) for x in os.getloadavg()], "books": BOOKS, "postings": sum(len(r[2]) // 8 for r in gram_rows), "posting_lists": len(gram_rows)}
 
     name = f"linju_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(database="postgres", **PG)
@@ -231,6 +232,8 @@ async def main() -> dict:
         figures["sqlite_hold_sweep"] = await hold_sweep(database, config, None, path, 0.10, 5000)
         await database.close()
     figures["bars"] = {"search_p99_ms": 50, "hold_sweep_seconds": 2}
+    # The machine may be shared: the load during the run, to read the figures by.
+    figures["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return figures
 
 

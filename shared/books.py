@@ -242,11 +242,12 @@ def next_swap_day(house: House, today: date) -> date | None:
     return next((d for d in sorted(house.config.swap_days) if d >= today), None)
 
 
-async def _users(session: AsyncSession, ids: Iterable[int]) -> dict[int, User]:
-    ids = sorted(set(ids))
-    found: dict[int, User] = {}
-    for i in range(0, len(ids), CHUNK):
-        for user in await session.scalars(select(User).where(User.id.in_(ids[i : i + CHUNK]))):
+async def _users(session: AsyncSession, ids: Iterable[int]) -> dict[int, Any]:
+    """id → (id, platform, external_id, locale): what a batch of notes needs, without loading whole users."""
+    found: dict[int, Any] = {}
+    for in_chunk in _id_lists(session, User.id, sorted(set(ids))):
+        for user in (await session.execute(select(User.id, User.platform, User.external_id, User.locale)
+                                           .where(in_chunk))).all():
             found[user.id] = user
     return found
 
