@@ -73,3 +73,27 @@ async def test_index_add_remove_and_search(db, config):
         await session.commit()
         assert (await books.search(session, house.code, "红楼梦")).total == 0
         assert list(await session.scalars(select(BookPosting.gram))) == []   # empty lists are dropped
+
+
+def test_migration_0007_moves_the_index_to_postings_lists_and_back(tmp_path):
+    """Books listed before 0007 stay findable after it; going back rebuilds the old postings."""
+    import sqlite3
+
+    from shared.db.migrate import downgrade, upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    upgrade(url, "0006")
+    db = sqlite3.connect(tmp_path / "m.db")
+    db.execute("INSERT INTO communities (code, name_zh, name_en) VALUES ('zjy', '张家园', 'Zhangjiayuan')")
+    for book_id, title, status in ((1, "红楼梦曹雪芹", "available"), (2, "活着余华", "given")):
+        db.execute("INSERT INTO books (id, house_code, community_code, title, condition, location, status, search_key, "
+                   "wish_stage, created_at) VALUES (?, 'fenghe', 'zjy', ?, 'good', 'house', ?, ?, 1, '2026-11-01')",
+                   (book_id, title, status, title))
+        db.executemany("INSERT INTO book_grams (gram, book_id) VALUES (?, ?)", [(g, book_id) for g in rules.grams(title)])
+    db.commit()
+    upgrade(url)
+    lists = {gram: book_index.decode(ids).tolist() for gram, ids in db.execute("SELECT gram, ids FROM book_postings")}
+    assert lists == {gram: [1] for gram in rules.grams("红楼梦曹雪芹")}      # the given book is not indexed
+    downgrade(url, "0006")
+    assert sorted(db.execute("SELECT gram, book_id FROM book_grams")) == sorted((g, 1) for g in rules.grams("红楼梦曹雪芹"))
+    db.close()
