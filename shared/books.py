@@ -8,17 +8,22 @@ ledger rows have a unique (user, reason, ref), so a repeated press, message or s
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import BigInteger, and_, any_, bindparam, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import notify
 from shared.clock import as_utc
 from shared.config import BookHouse, CommunitiesConfig
-from shared.db.models import Book, BookGram, BookHold, BookPoint, BookWish, OutboxMessage, User, Volunteer
+from shared import book_index
+from shared.book_index import SearchResult, search  # noqa: F401 - the search flows call books.search
+from shared.db.models import Book, BookHold, BookPoint, BookWish, OutboxMessage, User, Volunteer
 from shared.db.upsert import insert_for
 from shared.domain import books as rules
 from shared.domain.books import ACTIVE_HOLDS, SEARCHABLE, BookStatus, HoldStatus
@@ -28,8 +33,21 @@ from shared.flows.reply import Button, Reply, rows
 from shared.i18n import t
 
 OutboxIds = list[int]
-CANDIDATES = 200     # search: best candidates ranked per query (pages are cut from these)
 CHUNK = 1000
+ID_CHUNK = 5000      # ids per IN (...) list in the sweeps
+LIST_TITLES = 8      # a batched note names at most this many books
+
+
+def is_(column: Any, status: str) -> Any:
+    """`column = 'status'` with the value written into the SQL, so the planner can use the partial
+    hold indexes (a bound parameter hides which index predicate the query implies)."""
+    return column == literal(str(status), literal_execute=True)
+
+
+def active(column: Any) -> Any:
+    """`column IN ('queued', 'held')`, literal like `is_`."""
+    return column.in_(bindparam("active_holds", [str(s) for s in ACTIVE_HOLDS], expanding=True,
+                                literal_execute=True, unique=True))
 
 
 def _ids(*ids: int | None) -> OutboxIds:
@@ -94,47 +112,8 @@ async def add_book(session: AsyncSession, house: House, owner: User | None, *, t
                 location=location, photo_file_id=photo, status=BookStatus.AVAILABLE, search_key=key, wish_stage=0)
     session.add(book)
     await session.flush()
-    await _index(session, [(book.id, key)])
+    await book_index.index(session, house.code, [(book.id, key)])
     return book
-
-
-async def _index(session: AsyncSession, keyed: Iterable[tuple[int, str]]) -> None:
-    postings = [{"gram": g, "book_id": book_id} for book_id, key in keyed for g in rules.grams(key)]
-    for i in range(0, len(postings), CHUNK):
-        await session.execute(insert_for(session, BookGram).values(postings[i : i + CHUNK])
-                              .on_conflict_do_nothing(index_elements=["gram", "book_id"]))
-
-
-# --- search ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SearchResult:
-    books: list[Book]
-    total: int          # matches found (capped at CANDIDATES)
-
-
-async def search(session: AsyncSession, house_code: str, query: str, *, offset: int = 0, limit: int = 5) -> SearchResult | None:
-    """Title or author, partial, one wrong character, traditional or simplified. None: query too short.
-
-    Candidates come from the bigram postings (an index range per gram on both databases), need a
-    share of the query's grams that one wrong character still leaves, and are ranked exact-phrase first.
-    """
-    key = rules.normalize(query)[:60]
-    if len(key) < rules.MIN_QUERY:
-        return None
-    wanted = rules.grams(key)
-    need = rules.needed_hits(key)
-    hits = (select(BookGram.book_id, func.count().label("hits")).where(BookGram.gram.in_(wanted))
-            .group_by(BookGram.book_id).having(func.count() >= need).subquery())
-    # Rank on a few columns; whole rows are loaded for the page shown only.
-    stmt = (select(Book.id, Book.search_key, Book.status, hits.c.hits).join(hits, hits.c.book_id == Book.id)
-            .where(Book.house_code == house_code, Book.status.in_([str(s) for s in SEARCHABLE]))
-            .order_by(hits.c.hits.desc(), Book.id.desc()).limit(CANDIDATES))
-    found = list((await session.execute(stmt)).all())
-    found.sort(key=lambda r: (-rules.match_score(key, r.search_key, int(r.hits)), r.status != BookStatus.AVAILABLE, -r.id))
-    page_ids = [r.id for r in found[offset : offset + limit]]
-    loaded = {b.id: b for b in await session.scalars(select(Book).where(Book.id.in_(page_ids)))} if page_ids else {}
-    return SearchResult([loaded[i] for i in page_ids if i in loaded], len(found))
 
 
 # --- points ----------------------------------------------------------------------------------
@@ -146,7 +125,7 @@ async def balance(session: AsyncSession, user_id: int) -> int:
 
 async def pending_takes(session: AsyncSession, user_id: int) -> int:
     return int(await session.scalar(select(func.count()).select_from(BookHold).where(
-        BookHold.requester_id == user_id, BookHold.status.in_([str(s) for s in ACTIVE_HOLDS]))) or 0)
+        BookHold.requester_id == user_id, active(BookHold.status))) or 0)
 
 
 async def _lock_users(session: AsyncSession, user_ids: Iterable[int]) -> None:
@@ -184,7 +163,7 @@ class RequestOutcome:
 
 async def queue_position(session: AsyncSession, hold: BookHold) -> int:
     ahead = await session.scalar(select(func.count()).select_from(BookHold).where(
-        BookHold.book_id == hold.book_id, BookHold.status == HoldStatus.QUEUED,
+        BookHold.book_id == hold.book_id, is_(BookHold.status, HoldStatus.QUEUED),
         (BookHold.queued_at < hold.queued_at) | ((BookHold.queued_at == hold.queued_at) & (BookHold.id < hold.id))))
     return int(ahead or 0) + 1
 
@@ -223,21 +202,23 @@ async def request_book(session: AsyncSession, config: CommunitiesConfig, book_id
                                   .values(status=BookStatus.HELD))
     hold = await session.get(BookHold, hold_id, populate_existing=True)
     if taken.rowcount == 1:
-        outbox = await _hold_for(session, config, [(hold.id, book.id)], now, notify_requester=False)
+        await session.execute(update(BookHold).where(BookHold.id == hold.id, BookHold.status == HoldStatus.QUEUED)
+                              .values(status=HoldStatus.HELD, expires_at=rules.hold_expiry(now, house.config.hold_days),
+                                      handover_on=None))
         await session.refresh(hold)
-        return RequestOutcome("held", hold, 0, outbox)
+        return RequestOutcome("held", hold, 0, [])
     return RequestOutcome("queued", hold, await queue_position(session, hold), [])
 
 
 def hold_card(config: CommunitiesConfig, locale: str, hold: BookHold, book: Book, now: datetime, *,
               lead: str = "books.held_for_you") -> Reply:
-    """`{title}` is kept for you until …: pick a day to collect it (open days, or the next swap day)."""
+    """`{title}` is kept for you until …: pick a day to collect it (open days, or the next swap day).
+
+    `hold` needs id and expires_at; `book` title, house_code and location (rows or ORM objects)."""
     house = house_by_code(config, book.house_code)
     until = local_date(config, hold.expires_at)
-    days = rules.handover_days(house.config.open_hours, local_date(config, now), until) if house else []
+    days = _offered_days(config, house, local_date(config, now), until) if house else []
     swap = next_swap_day(house, local_date(config, now)) if house else None
-    if swap is not None and swap not in days and swap <= local_date(config, now) + timedelta(days=14):
-        days.append(swap)
     where = t(locale, "books.where_house", house=house.config.name.get(locale) or house.config.name["zh"],
               place=house.config.place.get(locale) or house.config.place["zh"]) \
         if book.location == "house" and house else t(locale, "books.where_owner")
@@ -248,48 +229,25 @@ def hold_card(config: CommunitiesConfig, locale: str, hold: BookHold, book: Book
     return Reply(text, rows(*buttons, per_row=3))
 
 
+def _offered_days(config: CommunitiesConfig, house: House, today: date, until: date) -> list[date]:
+    """Open days up to the end of the hold, plus the next swap day when it is within two weeks."""
+    days = rules.handover_days(house.config.open_hours, today, until)
+    swap = next_swap_day(house, today)
+    if swap is not None and swap not in days and swap <= today + timedelta(days=14):
+        days.append(swap)
+    return days
+
+
 def next_swap_day(house: House, today: date) -> date | None:
     return next((d for d in sorted(house.config.swap_days) if d >= today), None)
 
 
-async def _hold_for(session: AsyncSession, config: CommunitiesConfig, pairs: list[tuple[int, int]], now: datetime,
-                    *, notify_requester: bool = True) -> OutboxIds:
-    """Make queued holds the holder of their (already HELD) book, with the hold period from config."""
-    if not pairs:
-        return []
-    books = {b.id: b for b in await session.scalars(select(Book).where(Book.id.in_([b for _, b in pairs])))}
-    outbox: OutboxIds = []
-    by_days: dict[int, list[int]] = {}
-    for hold_id, book_id in pairs:
-        house = house_by_code(config, books[book_id].house_code)
-        by_days.setdefault(house.config.hold_days if house else 3, []).append(hold_id)
-    for days, hold_ids in by_days.items():
-        for i in range(0, len(hold_ids), CHUNK):
-            await session.execute(update(BookHold).where(BookHold.id.in_(hold_ids[i : i + CHUNK]),
-                                                         BookHold.status == HoldStatus.QUEUED)
-                                  .values(status=HoldStatus.HELD, expires_at=rules.hold_expiry(now, days),
-                                          handover_on=None).execution_options(synchronize_session=False))
-    if not notify_requester:
-        return outbox
-    holds = list(await session.scalars(select(BookHold).where(BookHold.id.in_([h for h, _ in pairs]),
-                                                              BookHold.status == HoldStatus.HELD)))
-    users = await _users(session, [h.requester_id for h in holds])
-    rows_ = []
-    for hold in holds:
-        user = users.get(hold.requester_id)
-        if user is None:
-            continue
-        locale = user.locale or "zh"
-        card = hold_card(config, locale, hold, books[hold.book_id], now, lead="books.your_turn")
-        rows_.append(_row(user, f"bk_turn:{hold.id}:{hold.round}:{as_utc(hold.expires_at):%Y%m%d%H%M}", card))
-    return outbox + await queue_many(session, rows_)
-
-
-async def _users(session: AsyncSession, ids: Iterable[int]) -> dict[int, User]:
-    ids = sorted(set(ids))
-    found: dict[int, User] = {}
-    for i in range(0, len(ids), CHUNK):
-        for user in await session.scalars(select(User).where(User.id.in_(ids[i : i + CHUNK]))):
+async def _users(session: AsyncSession, ids: Iterable[int]) -> dict[int, Any]:
+    """id → (id, platform, external_id, locale): what a batch of notes needs, without loading whole users."""
+    found: dict[int, Any] = {}
+    for in_chunk in _id_lists(session, User.id, sorted(set(ids))):
+        for user in (await session.execute(select(User.id, User.platform, User.external_id, User.locale)
+                                           .where(in_chunk))).all():
             found[user.id] = user
     return found
 
@@ -311,24 +269,107 @@ async def queue_many(session: AsyncSession, rows_: list[dict]) -> OutboxIds:
     return [row[0] for row in result.all()]
 
 
-async def release_books(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int], now: datetime) -> OutboxIds:
-    """Books whose hold ended: the next in each queue gets the book, the rest go back to the shelf."""
-    if not book_ids:
+def _chunks(ids: list[int], size: int = ID_CHUNK) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def _id_lists(session: AsyncSession, column: Any, ids: list[int]) -> list[Any]:
+    """`column IN ids` as few conditions as the database allows: one array parameter on PostgreSQL
+    (`= ANY($1)`, nothing to expand), IN lists of 5,000 on SQLite."""
+    if session.bind.dialect.name == "postgresql":
+        return [column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))] if ids else []
+    return [column.in_(chunk) for chunk in _chunks(ids)]
+
+
+async def _book_rows(session: AsyncSession, ids: Iterable[int]) -> dict[int, Any]:
+    """id → (id, title, house_code, location) for the books a batch of notes names."""
+    found: dict[int, Any] = {}
+    for in_chunk in _id_lists(session, Book.id, sorted(set(ids))):
+        for row in (await session.execute(select(Book.id, Book.title, Book.house_code, Book.location)
+                                          .where(in_chunk))).all():
+            found[row.id] = row
+    return found
+
+
+async def _promote(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int] | None,
+                   now: datetime) -> list[Any]:
+    """The first in each queue holds the book now, if nobody does: one UPDATE per hold period (and id chunk).
+
+    book_ids None: every queue (the sweep; cost follows the number of queued holds, not of lapsed ones)."""
+    ahead, holder = aliased(BookHold), aliased(BookHold)
+    by_days: dict[int, list[str]] = {}
+    for community in config.communities:
+        if community.book_house is not None:
+            by_days.setdefault(community.book_house.hold_days, []).append(community.book_house.code)
+    promoted: list[Any] = []
+    for in_chunk in ([BookHold.book_id.is_not(None)] if book_ids is None else _id_lists(session, BookHold.book_id, book_ids)):
+        for days, codes in by_days.items():
+            first = (select(BookHold.id).join(Book, Book.id == BookHold.book_id).where(
+                in_chunk, is_(BookHold.status, HoldStatus.QUEUED),
+                Book.house_code.in_(codes), Book.status.in_([str(s) for s in SEARCHABLE]),
+                ~select(ahead.id).where(ahead.book_id == BookHold.book_id, is_(ahead.status, HoldStatus.QUEUED), or_(
+                    ahead.queued_at < BookHold.queued_at,
+                    and_(ahead.queued_at == BookHold.queued_at, ahead.id < BookHold.id))).exists(),
+                ~select(holder.id).where(holder.book_id == BookHold.book_id, is_(holder.status, HoldStatus.HELD)).exists()))
+            promoted += (await session.execute(
+                update(BookHold).where(BookHold.id.in_(first), BookHold.status == HoldStatus.QUEUED)
+                .values(status=HoldStatus.HELD, expires_at=rules.hold_expiry(now, days), handover_on=None)
+                .returning(BookHold.id, BookHold.book_id, BookHold.requester_id, BookHold.round, BookHold.expires_at)
+                .execution_options(synchronize_session=False))).all()
+    return promoted
+
+
+async def release_books(session: AsyncSession, config: CommunitiesConfig, book_ids: list[int], now: datetime, *,
+                        every_queue: bool = False) -> OutboxIds:
+    """Books whose hold ended: the next in each queue gets the book, the rest go back on the shelf.
+
+    Set-based: per chunk of 5,000 books one UPDATE promotes the first in every queue and one puts
+    the books nobody holds back on the shelf; the people whose turn it is get one note each."""
+    if not book_ids and not every_queue:
         return []
-    queued: list[tuple[int, int]] = []
-    for i in range(0, len(book_ids), CHUNK):
-        queued += [(h, b) for h, b in (await session.execute(
-            select(BookHold.id, BookHold.book_id).where(BookHold.book_id.in_(book_ids[i : i + CHUNK]),
-                                                        BookHold.status == HoldStatus.QUEUED)
-            .order_by(BookHold.book_id, BookHold.queued_at, BookHold.id))).all()]
-    nxt: dict[int, int] = {}
-    for hold_id, book_id in queued:
-        nxt.setdefault(book_id, hold_id)
-    shelf = [b for b in book_ids if b not in nxt]
-    for i in range(0, len(shelf), CHUNK):
-        await session.execute(update(Book).where(Book.id.in_(shelf[i : i + CHUNK]), Book.status == BookStatus.HELD)
+    book_ids = sorted(set(book_ids))
+    promoted = await _promote(session, config, None if every_queue else book_ids, now)
+    no_holder = ~select(BookHold.id).where(BookHold.book_id == Book.id, is_(BookHold.status, HoldStatus.HELD)).exists()
+    for in_chunk in _id_lists(session, Book.id, book_ids):
+        await session.execute(update(Book).where(in_chunk, Book.status == BookStatus.HELD, no_holder)
                               .values(status=BookStatus.AVAILABLE).execution_options(synchronize_session=False))
-    return await _hold_for(session, config, [(h, b) for b, h in nxt.items()], now)
+    for in_chunk in _id_lists(session, Book.id, sorted({r.book_id for r in promoted})):
+        await session.execute(update(Book).where(in_chunk, Book.status == BookStatus.AVAILABLE)
+                              .values(status=BookStatus.HELD).execution_options(synchronize_session=False))
+    return await _turn_notes(session, config, promoted, now)
+
+
+async def _turn_notes(session: AsyncSession, config: CommunitiesConfig, promoted: list[Any], now: datetime) -> OutboxIds:
+    """"Your turn": one hold → its card with the days to pick; several → one note listing them."""
+    if not promoted:
+        return []
+    users = await _users(session, [r.requester_id for r in promoted])
+    by_user: dict[int, list[Any]] = {}
+    for r in promoted:
+        by_user.setdefault(r.requester_id, []).append(r)
+    named = await _book_rows(session, [r.book_id for held in by_user.values() for r in sorted(held, key=lambda x: x.id)[:LIST_TITLES]])
+    rows_ = []
+    for user_id, held in by_user.items():
+        user = users.get(user_id)
+        if user is None:
+            continue
+        locale = user.locale or "zh"
+        held.sort(key=lambda r: r.id)
+        first = held[0]
+        if len(held) == 1:
+            card = hold_card(config, locale, first, named[first.book_id], now, lead="books.your_turn")
+            rows_.append(_row(user, f"bk_turn:{first.id}:{first.round}:{as_utc(first.expires_at):%Y%m%d%H%M}", card))
+            continue
+        shown = held[:LIST_TITLES]
+        text = t(locale, "books.your_turns", count=len(held), until=day_label(locale, local_date(config, first.expires_at)),
+                 titles="\n".join(f"《{named[r.book_id].title}》" for r in shown)
+                 + ("\n" + t(locale, "books.and_more", count=len(held) - len(shown)) if len(held) > len(shown) else ""))
+        buttons = [Button(named[r.book_id].title[:24], actions.make("bko", r.book_id)) for r in shown]
+        buttons.append(Button(t(locale, "books.mine"), actions.make("bk", "mine")))
+        rows_.append(_row(user, f"bk_turns:{first.id}:{first.round}:{as_utc(first.expires_at):%Y%m%d%H%M}",
+                          Reply(text, rows(*buttons, per_row=1))))
+    return await queue_many(session, rows_)
 
 
 async def cancel_hold(session: AsyncSession, config: CommunitiesConfig, hold_id: int, user: User,
@@ -429,11 +470,11 @@ async def confirm_handover(session: AsyncSession, config: CommunitiesConfig, hol
         await book_points(session, book.owner_id, +1, "given", f"book:{book.id}")
     await session.execute(update(Book).where(Book.id == book.id, Book.status == BookStatus.HELD)
                           .values(status=BookStatus.GIVEN, given_at=now))
-    await session.execute(delete(BookGram).where(BookGram.book_id == book.id))
+    await book_index.unindex(session, book.house_code, [(book.id, book.search_key)])
     # Whoever still queues for it is told it has gone.
     queued = list(await session.scalars(select(BookHold).where(BookHold.book_id == book.id,
-                                                               BookHold.status == HoldStatus.QUEUED)))
-    await session.execute(update(BookHold).where(BookHold.book_id == book.id, BookHold.status == HoldStatus.QUEUED)
+                                                               is_(BookHold.status, HoldStatus.QUEUED))))
+    await session.execute(update(BookHold).where(BookHold.book_id == book.id, is_(BookHold.status, HoldStatus.QUEUED))
                           .values(status=HoldStatus.CANCELLED))
     outbox: list[int | None] = []
     taker = await session.get(User, hold.requester_id)
@@ -458,36 +499,47 @@ async def confirm_handover(session: AsyncSession, config: CommunitiesConfig, hol
 async def hold_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> OutboxIds:
     """Lapsed holds are released; each book goes to the next in its queue, or back on the shelf.
 
-    Set-based (one UPDATE … RETURNING for the lapsed holds, then a few statements per thousand books),
-    so 100,000 holds sweep in well under the 2 s bar. Running it twice changes nothing the second time.
+    Set-based: one UPDATE … RETURNING claims the lapsed holds (so a second run, or a second worker,
+    finds nothing), then a few statements per 5,000 books (release_books). People hear once per run:
+    one note listing the books they lost, one for the books whose turn came (a single one with its
+    day buttons). Running it twice changes nothing the second time.
     """
-    lapsed = (await session.execute(update(BookHold).where(BookHold.status == HoldStatus.HELD, BookHold.expires_at < now)
+    lapsed = (await session.execute(update(BookHold).where(is_(BookHold.status, HoldStatus.HELD), BookHold.expires_at < now)
                                     .values(status=HoldStatus.EXPIRED)
                                     .returning(BookHold.id, BookHold.book_id, BookHold.requester_id, BookHold.round)
                                     .execution_options(synchronize_session=False))).all()
-    # Books on the shelf with people queueing for them (a release that raced a new request).
-    orphans = list(await session.scalars(select(BookHold.book_id).join(Book, Book.id == BookHold.book_id).where(
-        BookHold.status == HoldStatus.QUEUED, Book.status == BookStatus.AVAILABLE).distinct()))
-    for i in range(0, len(orphans), CHUNK):
-        await session.execute(update(Book).where(Book.id.in_(orphans[i : i + CHUNK]), Book.status == BookStatus.AVAILABLE)
-                              .values(status=BookStatus.HELD).execution_options(synchronize_session=False))
-    outbox: OutboxIds = []
-    if lapsed:
-        users = await _users(session, [r.requester_id for r in lapsed])
-        titles = {}
-        ids = sorted({r.book_id for r in lapsed})
-        for i in range(0, len(ids), CHUNK):
-            titles.update(dict((await session.execute(select(Book.id, Book.title)
-                                                      .where(Book.id.in_(ids[i : i + CHUNK])))).all()))
-        notes = []
-        for r in lapsed:
-            user = users.get(r.requester_id)
-            if user is not None:
-                notes.append(_row(user, f"bk_lapsed:{r.id}:{r.round}",
-                                  Reply(t(user.locale or "zh", "books.lapsed", title=titles.get(r.book_id, "-")))))
-        outbox += await queue_many(session, notes)
-    outbox += await release_books(session, config, sorted({r.book_id for r in lapsed} | set(orphans)), now)
+    outbox = await _lapse_notes(session, lapsed)
+    # Every queue without a holder moves on: those of the lapsed holds, and any book left on the
+    # shelf with people queueing (a release that raced a new request).
+    outbox += await release_books(session, config, [r.book_id for r in lapsed], now, every_queue=True)
     return outbox
+
+
+async def _lapse_notes(session: AsyncSession, lapsed: list[Any]) -> OutboxIds:
+    if not lapsed:
+        return []
+    by_user: dict[int, list[Any]] = {}
+    for r in lapsed:
+        by_user.setdefault(r.requester_id, []).append(r)
+    users = await _users(session, by_user)
+    named = await _book_rows(session, [r.book_id for held in by_user.values()
+                                       for r in sorted(held, key=lambda x: x.id)[:LIST_TITLES]])
+    notes = []
+    for user_id, held in by_user.items():
+        user = users.get(user_id)
+        if user is None:
+            continue
+        locale = user.locale or "zh"
+        held.sort(key=lambda r: r.id)
+        first, shown = held[0], held[:LIST_TITLES]
+        if len(held) == 1:
+            text = t(locale, "books.lapsed", title=named[first.book_id].title)
+        else:
+            text = t(locale, "books.lapsed_many", count=len(held),
+                     titles="、".join(f"《{named[r.book_id].title}》" for r in shown)
+                     + (t(locale, "books.and_more", count=len(held) - len(shown)) if len(held) > len(shown) else ""))
+        notes.append(_row(user, f"bk_lapsed:{first.id}:{first.round}", Reply(text)))
+    return await queue_many(session, notes)
 
 
 async def wish_sweep(session: AsyncSession, config: CommunitiesConfig, now: datetime) -> OutboxIds:
@@ -562,7 +614,7 @@ async def stock_summary(session: AsyncSession, config: CommunitiesConfig, house:
                                          .group_by(Book.status))).all())
     pending = list((await session.execute(
         select(BookHold, Book.title).join(Book, Book.id == BookHold.book_id)
-        .where(Book.house_code == house.code, BookHold.status == HoldStatus.HELD)
+        .where(Book.house_code == house.code, is_(BookHold.status, HoldStatus.HELD))
         .order_by(BookHold.handover_on.is_(None), BookHold.handover_on, BookHold.expires_at).limit(10))).all())
     local = as_utc(now).astimezone(ZoneInfo(config.defaults.timezone))
     month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -126,8 +126,48 @@ class BookHouse(_Strict):
     # 以书换绿 swap days (ISO dates) with their hours; the scheduler announces them.
     swap_days: list[date] = Field(default_factory=list)
     swap_hours: str = "09:00-12:00"
-    # A taker's points balance may not go below this (giving a book earns 1, taking one costs 1).
-    points_floor: int = 0
+    # No balance may go below this (giving a book earns 1, taking one costs 1, seedlings cost points).
+    # Never below 0: points are earned before they are spent, nobody runs into debt.
+    points_floor: int = Field(default=0, ge=0)
+    # Volunteer shifts on open days (local times, within the open hours), planned a week ahead as
+    # book_duty tasks; empty: one shift spanning each open day's hours. Swap days get a shift of their own.
+    shifts: list[str] = Field(default_factory=list)
+    # 以书换绿: at most this many seedlings per person per swap day (one exchange each day).
+    seedling_limit: int = Field(default=3, ge=1, le=20)
+    # The monthly summary of the past month goes to the staff group from this local time on the 1st.
+    summary_at: str = "09:00"
+
+    @field_validator("open_hours")
+    @classmethod
+    def _open_hours(cls, value: dict[str, str]) -> dict[str, str]:
+        from shared.domain.fridge import valid_day_spec
+
+        for days, hours in value.items():
+            if not _HOURS.match(hours) or not valid_day_spec(days):
+                raise ValueError(f"book house open hours must look like tue-sat: 09:00-17:00, got {days!r}: {hours!r}")
+        return value
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, value: list[str]) -> list[str]:
+        for span in value:
+            if not _HOURS.match(span) or span.split("-")[0] >= span.split("-")[1]:
+                raise ValueError(f"a book-house shift must look like 09:00-13:00 (start before end), got {span!r}")
+        return value
+
+    @field_validator("swap_hours")
+    @classmethod
+    def _swap_hours(cls, value: str) -> str:
+        if not _HOURS.match(value):
+            raise ValueError(f"swap_hours must look like 09:00-12:00, got {value!r}")
+        return value
+
+    @field_validator("summary_at")
+    @classmethod
+    def _summary_at(cls, value: str) -> str:
+        if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
+            raise ValueError(f"summary_at must look like 09:00, got {value!r}")
+        return value
 
 
 class Community(_Strict):

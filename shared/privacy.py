@@ -7,12 +7,15 @@ locations, the chat id, the text of notifications sent to them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import activities, deliberation, fridge_privacy
+from shared.clock import utcnow
+from shared.config import CommunitiesConfig
 from shared.db.models import OutboxMessage, Request, RequestEvent, Task, User, Volunteer
 from shared.mediation import export_party_data, forget_party
 
@@ -43,10 +46,14 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
         "deliberation": await deliberation.export_user_data(session, user),
         "activities": await activities.export_data(session, user),
         "fridge": await fridge_privacy.export(session, user),
+        "books": await book_privacy.export(session, user),
     }
 
 
-async def forget_user(session: AsyncSession, user: User) -> None:
+async def forget_user(session: AsyncSession, user: User, config: CommunitiesConfig | None = None,
+                      now: datetime | None = None) -> list[int]:
+    """Erase the person; returns the outbox ids of notes it queued (others told a book has gone)."""
+    outbox = await book_privacy.forget(session, config, user, now or utcnow()) if config is not None else []
     request_ids = list(await session.scalars(select(Request.id).where(Request.user_id == user.id)))
     await session.execute(update(Request).where(Request.user_id == user.id)
                           .values(text=ERASED, attachments=[], on_behalf_name=None))
@@ -69,3 +76,7 @@ async def forget_user(session: AsyncSession, user: User) -> None:
     # The account row stays (requests point at it) but no longer names or reaches the person.
     user.display_name, user.consent_at, user.roles = None, None, []
     user.external_id = f"forgotten:{user.id}"
+    return outbox
+
+
+from shared import book_privacy  # noqa: E402 - imports ERASED from here

@@ -188,6 +188,22 @@ async def activities(database: Database, broker: dramatiq.Broker, config: Commun
     return await _sweep(database, broker, service.activity_sweep, config, now)
 
 
+async def book_shifts(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                      now: datetime | None = None) -> int:
+    """Book-house shifts for the next week as book_duty volunteer tasks (shared.book_house.plan_shifts)."""
+    from shared import book_house
+
+    return await _sweep(database, broker, book_house.plan_shifts, config, now)
+
+
+async def book_month(database: Database, broker: dramatiq.Broker, config: CommunitiesConfig,
+                     now: datetime | None = None) -> int:
+    """The book house's monthly summary to staff (shared.book_house.monthly_summary)."""
+    from shared import book_house
+
+    return await _sweep(database, broker, book_house.monthly_summary, config, now)
+
+
 JobBody = Callable[[Database, dramatiq.Broker, CommunitiesConfig, datetime], Awaitable[int]]
 
 # Every job a RUN_JOB message may name. A job returns the number of notifications it queued.
@@ -208,4 +224,6 @@ JOBS: dict[str, JobBody] = {
     "mediation": mediation,
     "deliberation": deliberation,
     "activities": activities,
+    "book_shifts": book_shifts,
+    "book_month": book_month,
 }

@@ -50,6 +50,8 @@ SCHEDULE: dict[str, float] = {
     "mediation": 300,
     "deliberation": 60,
     "activities": 120,
+    "book_shifts": 3600,
+    "book_month": 3600,
 }
 
 

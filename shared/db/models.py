@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    LargeBinary,
     Boolean,
     Date,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -312,8 +314,9 @@ class Book(Base):
     """A book listed to give (凤翮筑梦书屋). Kept at the book house or by its owner until handed over."""
 
     __tablename__ = "books"
-    __table_args__ = (Index("ix_books_house_status", "house_code", "status"),
-                      Index("ix_books_wish_stage", "wish_stage"))
+    # No index on status: the hold sweep flips thousands of statuses at once, and with status unindexed
+    # (and pages left 30% free on PostgreSQL, see migration 0007) those are HOT updates that touch no index.
+    __table_args__ = (Index("ix_books_wish_stage", "wish_stage"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     house_code: Mapped[str] = mapped_column(String(32))
@@ -332,28 +335,26 @@ class Book(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
-class BookGram(Base):
-    """Search postings: one row per character bigram of a book's search key (same on SQLite and PostgreSQL)."""
-
-    __tablename__ = "book_grams"
-    __table_args__ = (Index("ix_book_grams_book", "book_id"),)
-
-    gram: Mapped[str] = mapped_column(String(8), primary_key=True)
-    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", name="fk_book_grams_book", ondelete="CASCADE"),
-                                         primary_key=True)
-
-
 class BookHold(Base):
     """A request for a book: held for one person at a time, the others queue in order."""
 
     __tablename__ = "book_holds"
+    # Partial indexes: a hold that ends (handed, expired, cancelled) leaves all but the first two, so
+    # expiring 100,000 holds writes two index entries each rather than five.
     __table_args__ = (UniqueConstraint("book_id", "requester_id", name="uq_book_holds_book_requester"),
-                      Index("ix_book_holds_status_expires", "status", "expires_at"),
-                      Index("ix_book_holds_book_status", "book_id", "status"))
+                      Index("ix_book_holds_lapsing", "expires_at", postgresql_where=text("status = 'held'"),
+                            sqlite_where=text("status = 'held'")),
+                      Index("ix_book_holds_holder", "book_id", postgresql_where=text("status = 'held'"),
+                            sqlite_where=text("status = 'held'")),
+                      Index("ix_book_holds_queue", "book_id", "queued_at", "id", postgresql_where=text("status = 'queued'"),
+                            sqlite_where=text("status = 'queued'")),
+                      Index("ix_book_holds_requester_active", "requester_id",
+                            postgresql_where=text("status IN ('queued', 'held')"),
+                            sqlite_where=text("status IN ('queued', 'held')")))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("books.id", name="fk_book_holds_book"))
-    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_book_holds_requester"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_book_holds_requester"))
     status: Mapped[str] = mapped_column(String(16))
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # bumped when asked for again
@@ -850,3 +851,62 @@ class ActivityTutorHours(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_activity_tutor_hours_user"), primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", name="fk_activity_tutor_hours_task"))
     hours: Mapped[float] = mapped_column(Float)
+
+class BookPosting(Base):
+    """The search index of one book house: per search gram, the ids of the searchable books that contain it.
+
+    A postings list (sorted little-endian int64 ids) per row, so a search reads one row per query gram
+    and counts hits in memory instead of touching one index entry per (gram, book); same on both databases.
+    """
+
+    __tablename__ = "book_postings"
+
+    house_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    gram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    ids: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BookShift(Base):
+    """A planned book-house shift (one book_duty volunteer task): open hours, or a swap day."""
+
+    __tablename__ = "book_shifts"
+    __table_args__ = (UniqueConstraint("house_code", "starts_at", name="uq_book_shifts_house_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    house_code: Mapped[str] = mapped_column(String(32))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code", name="fk_book_shifts_community"))
+    kind: Mapped[str] = mapped_column(String(8))   # open | swap
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", name="fk_book_shifts_task"), index=True)
+
+
+class BookSeedling(Base):
+    """A kind of seedling (以书换绿) the staff keep in stock, with its price in points."""
+
+    __tablename__ = "book_seedlings"
+    __table_args__ = (UniqueConstraint("house_code", "name", name="uq_book_seedlings_house_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    house_code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(40))
+    cost: Mapped[int] = mapped_column(Integer, default=1)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_book_seedlings_updated_by"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class BookSeedlingSwap(Base):
+    """Points exchanged for seedlings on a swap day: one exchange per person per swap day (its ledger row's ref)."""
+
+    __tablename__ = "book_seedling_swaps"
+    __table_args__ = (UniqueConstraint("user_id", "house_code", "swap_day", name="uq_book_seedling_swaps_user_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    house_code: Mapped[str] = mapped_column(String(32))
+    swap_day: Mapped[date] = mapped_column(Date)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_book_seedling_swaps_user"), index=True)
+    seedling_id: Mapped[int] = mapped_column(ForeignKey("book_seedlings.id", name="fk_book_seedling_swaps_seedling"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

@@ -171,9 +171,13 @@ def grams(key: str) -> set[str]:
 
 
 def needed_hits(query_key: str) -> int:
-    """How many of the query's grams a match must share: one wrong character kills at most four."""
+    """How many of the query's grams a match must share so that one wrong character still matches.
+
+    A wrong character kills the two bigrams around it and the skip-grams ending on it: at most
+    four, and fewer in short keys (2 of a 3-character key's 3 grams, 3 of a 4-character key's 5).
+    """
     total = len(grams(query_key))
-    return max(1, total - 4)
+    return max(1, total - min(4, len(query_key) - 1))
 
 
 def match_score(query_key: str, book_key: str, hits: int) -> float:

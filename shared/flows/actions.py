@@ -53,7 +53,7 @@ VERBS: dict[str, int] = {
     "fi": 2,        # fi:<op>:<item id>         (ok, no, take, gone, rm, cancel)
     "frr": 2,       # frr:<item id>:<reason>    (refuse a donation with a reason)
     "fc": 2,        # fc:clean|expired:yes|no   (shift checklist)
-    "bk": 1,        # bk:menu|list|search|mine|points|wishes|stock  (book exchange)
+    "bk": 1,        # bk:menu|list|search|mine|points|wishes|stock|green|seed  (book exchange)
     "bkc": 1,       # bkc:<condition>           (listing: the book's condition)
     "bkph": 1,      # bkph:skip                 (listing: no photo)
     "bkl": 1,       # bkl:house|owner           (listing: where the book is kept)
@@ -103,6 +103,7 @@ VERBS: dict[str, int] = {
     "acs": 2,       # acs:roll|done|cancel:<session id>  (organiser: roll call, finish it, cancel the session)
     "acm": 3,       # acm:<session id>:<enrolment id>:1|0  (organiser: present or not)
     "acp": 2,       # acp:<session id>:<enrolment id>  (organiser: who collected the child)
+    "bkg": 2,       # bkg:<seedling id>:<count> (以书换绿: points for seedlings on a swap day)
 }
 
 

@@ -60,16 +60,20 @@ async def menu(ctx: FlowContext) -> list[Reply]:
                Button(t(ctx.locale, "books.find"), actions.make("bk", "search")),
                Button(t(ctx.locale, "books.mine"), actions.make("bk", "mine")),
                Button(t(ctx.locale, "books.points"), actions.make("bk", "points")),
-               Button(t(ctx.locale, "books.wishes"), actions.make("bk", "wishes"))]
+               Button(t(ctx.locale, "books.wishes"), actions.make("bk", "wishes")),
+               Button(t(ctx.locale, "books.green"), actions.make("bk", "green"))]
     if is_staff_for(ctx, house.community):
         buttons.append(Button(t(ctx.locale, "books.stock_button"), actions.make("bk", "stock")))
+        buttons.append(Button(t(ctx.locale, "books.seedling_stock"), actions.make("bk", "seed")))
     return [Reply(t(ctx.locale, "books.menu", house=_name(ctx, house), place=place, hours=books.hours_text(house),
                     balance=await books.balance(ctx.session, ctx.user.id)), rows(*buttons))]
 
 
 async def on_menu(ctx: FlowContext, choice: str) -> list[Reply]:
+    from shared.flows import book_seedlings
+
     handlers = {"menu": menu, "list": start_listing, "search": ask_query, "mine": mine, "points": points,
-                "wishes": wishes, "stock": stock}
+                "wishes": wishes, "stock": stock, "green": book_seedlings.menu, "seed": book_seedlings.staff_stock}
     handler = handlers.get(choice)
     return await handler(ctx) if handler else _stale(ctx)
 
@@ -231,6 +235,8 @@ async def open_book(ctx: FlowContext, book_id: str) -> list[Reply]:
     if book.isbn:
         text += "\nISBN " + book.isbn
     text += "\n" + (t(ctx.locale, "books.kept_house") if book.location == "house" else t(ctx.locale, "books.kept_owner"))
+    if hold is not None and hold.status == HoldStatus.HELD:   # theirs now: the days to collect it
+        return [books.hold_card(ctx.config, ctx.locale, hold, book, utcnow())]
     if hold is not None and hold.status in ACTIVE_HOLDS:
         buttons = rows(Button(t(ctx.locale, "books.cancel_hold"), actions.make("bkx", hold.id)))
     elif book.owner_id == ctx.user.id:
@@ -317,7 +323,7 @@ async def handover(ctx: FlowContext, op: str, hold_id: str) -> list[Reply]:
 async def mine(ctx: FlowContext) -> list[Reply]:
     holds = list((await ctx.session.execute(
         select(BookHold, Book).join(Book, Book.id == BookHold.book_id)
-        .where(BookHold.requester_id == ctx.user.id, BookHold.status.in_([str(s) for s in ACTIVE_HOLDS]))
+        .where(BookHold.requester_id == ctx.user.id, books.active(BookHold.status))
         .order_by(BookHold.id.desc()).limit(10))).all())
     listed = list(await ctx.session.scalars(select(Book).where(Book.owner_id == ctx.user.id,
                                                                Book.status.in_([str(s) for s in rules.SEARCHABLE]))
@@ -342,7 +348,7 @@ async def points(ctx: FlowContext) -> list[Reply]:
     total = await books.balance(ctx.session, ctx.user.id)
     recent = list(await ctx.session.scalars(select(BookPoint).where(BookPoint.user_id == ctx.user.id)
                                             .order_by(BookPoint.id.desc()).limit(5)))
-    lines = "\n".join(t(ctx.locale, f"books.point_{p.reason}" if p.reason in ("given", "taken") else "books.point_other",
+    lines = "\n".join(t(ctx.locale, f"books.point_{p.reason}" if p.reason in ("given", "taken", "seedling") else "books.point_other",
                         delta=f"{p.delta:+d}") for p in recent)
     return [Reply(t(ctx.locale, "books.points_summary", balance=total) + ("\n" + lines if lines else ""))]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.flows import (actions, activities, books, deliberation, fridge, mediation, my_requests, onboarding, privacy,
-                          report, staff, tasks, volunteer)
+from shared.flows import (actions, activities, book_seedlings, books, deliberation, fridge, mediation, my_requests,
+                          onboarding, privacy, report, staff, tasks, volunteer)
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -66,6 +66,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await deliberation.topics(ctx)
     if command == "activities":
         return await activities.menu(ctx)
+    if command == "seedlings":
+        return await book_seedlings.staff_stock(ctx)
     return [onboarding.next_step(ctx)]
 
 
@@ -144,6 +146,7 @@ async def handle_action(ctx: FlowContext, data: str | None) -> list[Reply]:
         "mda": lambda: mediation.on_attendance(ctx, *args),
         "mdk": lambda: mediation.on_agreement_answer(ctx, *args),
         "mdf": lambda: mediation.on_followup(ctx, *args),
+        "bkg": lambda: book_seedlings.exchange(ctx, args[0], args[1]),
     }
     if verb in activities.ACTION_VERBS:
         return await activities.on_action(ctx, verb, args)
@@ -179,6 +182,8 @@ async def handle_text(ctx: FlowContext, text: str | None, *, idempotency_key: st
         return await deliberation.on_text(ctx, awaiting, text, attachments, idempotency_key=idempotency_key)
     if awaiting in activities.TEXT_STEPS:
         return await activities.TEXT_STEPS[awaiting](ctx, text)
+    if awaiting == book_seedlings.AWAIT_STOCK:
+        return await book_seedlings.on_stock_text(ctx, text)
     if awaiting == "behalf_name":
         return await report.on_behalf_name(ctx, text)
     if awaiting == "behalf_text":

@@ -7,6 +7,7 @@ import json
 from shared import privacy
 from shared.flows import actions
 from shared.flows.context import FlowContext
+from shared.flows.deliver import commit_and_deliver
 from shared.flows.reply import Button, Reply, rows
 from shared.i18n import t
 
@@ -30,7 +31,7 @@ async def forget(ctx: FlowContext, answer: str) -> list[Reply]:
     locale = ctx.locale
     if answer != "yes":
         return [Reply(t(locale, "requests.cancelled"))]
-    await privacy.forget_user(ctx.session, ctx.user)
-    await ctx.session.commit()
+    outbox = await privacy.forget_user(ctx.session, ctx.user, ctx.config)
+    await commit_and_deliver(ctx, outbox)
     ctx.state.clear()
     return [Reply(t(locale, "privacy.forgotten"))]
