@@ -67,7 +67,12 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     broker = create_broker(settings, allow_in_process=True)
     dramatiq.set_broker(broker)
     intake_worker.register(broker, settings, config=config)
-    delivery.register(broker, settings)
+    senders = {}
+    if settings.matrix_enabled:  # optional: only when the Matrix settings are present
+        from services.matrix.sender import senders_for
+
+        senders = senders_for(settings, broker)
+    delivery.register(broker, settings, senders=senders)
     worker = dramatiq.Worker(broker, worker_threads=4)
     await asyncio.to_thread(worker.start)
     log.info("all services started", extra={"broker": describe(broker), "database": settings.database_url.split(":")[0]})
@@ -76,7 +81,12 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
               "to chat with the bot as a resident, a volunteer or a staff member.\n  Press Ctrl+C to stop.\n",
               flush=True)
     try:
-        await asyncio.gather(run_bot(settings, stop, broker=broker), run_scheduler(settings, stop, broker=broker))
+        services = [run_bot(settings, stop, broker=broker), run_scheduler(settings, stop, broker=broker)]
+        if settings.matrix_enabled:
+            from services.matrix.main import run_matrix
+
+            services.append(run_matrix(settings, stop, broker=broker))
+        await asyncio.gather(*services)
     finally:
         await asyncio.to_thread(worker.stop, 10_000)
         if playground is not None:
