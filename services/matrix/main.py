@@ -16,6 +16,7 @@ from nio import InviteMemberEvent, RoomMessage, SyncResponse
 from services.matrix.api import MatrixApi
 from services.matrix.channel import Incoming, MatrixChannel
 from services.matrix.store import Store, create_store
+from shared.config import CommunitiesConfig
 from shared.queue.broker import create_broker
 from shared.queue.contracts import send_async
 from shared.runtime import Database, load_config
@@ -98,8 +99,9 @@ class MatrixBot:
                 pause = min(pause * 2, 60.0)
 
 
-def create_matrix_bot(settings: Settings, database: Database, broker: dramatiq.Broker) -> MatrixBot:
-    config = load_config(settings)
+def create_matrix_bot(settings: Settings, database: Database, broker: dramatiq.Broker,
+                      config: CommunitiesConfig | None = None) -> MatrixBot:
+    config = config or load_config(settings)
     store = create_store(settings.redis_url, str(settings.matrix_user_id))
     api = MatrixApi(settings, store)
 
