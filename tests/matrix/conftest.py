@@ -133,6 +133,7 @@ class MatrixWorld:
     db: Database
     config: Any
     staff_room: str
+    volunteer_room: str
     people: dict[str, Person]
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -174,9 +175,11 @@ async def world(homeserver: Homeserver, db: Database, database_url: str, redis_u
     people = {name: await Person.login(homeserver, ids[name]) for name in ("resident", "volunteer", "staff", "outsider")}
     staff = people["staff"]
     room = (await staff.client.room_create(name="张家园 · 工作人员", invite=[ids["bot"], ids["outsider"]])).room_id
+    volunteers = (await staff.client.room_create(name="张家园 · 志愿者", invite=[ids["bot"], ids["volunteer"]])).room_id
     await people["outsider"].sync(0)
-    communities = [c.model_copy(update={"matrix_staff_room": room}) if c.code == "zjy" else c
-                   for c in config.communities]
+    await people["volunteer"].sync(0)
+    communities = [c.model_copy(update={"matrix_staff_room": room, "matrix_volunteer_room": volunteers})
+                   if c.code == "zjy" else c for c in config.communities]
     world_config = config.model_copy(update={"communities": communities})
 
     settings = Settings(database_url=database_url, redis_url=redis_url, broker="stub", _env_file=None,
@@ -193,8 +196,10 @@ async def world(homeserver: Homeserver, db: Database, database_url: str, redis_u
     bot = create_matrix_bot(settings, db, broker, world_config)
     stop = asyncio.Event()
     task = asyncio.create_task(bot.run(stop))
-    world = MatrixWorld(homeserver, settings, bot, ids["bot"], broker, worker, db, world_config, room, people)
+    world = MatrixWorld(homeserver, settings, bot, ids["bot"], broker, worker, db, world_config, room, volunteers,
+                        people)
     await world.wait_joined(room)
+    await world.wait_joined(volunteers)
     yield world
     stop.set()
     await asyncio.wait_for(task, 40)

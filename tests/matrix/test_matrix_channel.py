@@ -127,12 +127,17 @@ async def test_volunteer_claims_the_numbered_offer_and_sees_it_edited_to_taken(w
         send(world.broker, DELIVER_NOTIFICATION, DeliverNotification(outbox_id=outbox_id))
     await world.drain()
     # No direct room existed: the delivery worker created one and invited the volunteer.
-    offer = (await volunteer.wait_for(lambda seen: [s for s in seen if "帮忙取药" in s.body]))[0]
-    claim = number_of(offer, "认领")
+    offer = (await volunteer.wait_for(lambda seen: [s for s in seen if "帮忙取药" in s.body
+                                                    and s.room_id != world.volunteer_room]))[0]
+    group_offer = (await volunteer.wait_for(lambda seen: [s for s in seen if "帮忙取药" in s.body
+                                                          and s.room_id == world.volunteer_room]))[0]
+    claim = number_of(offer, "我来接")
     await volunteer.say(offer.room_id, str(claim))
     await world.drain()
     edit = await volunteer.wait_for(lambda seen: [s for s in seen if s.replaces == offer.event_id])
     assert "已由 志愿者小李 认领" in edit[0].content["m.new_content"]["body"]
+    group_edit = await volunteer.wait_for(lambda seen: [s for s in seen if s.replaces == group_offer.event_id])
+    assert "已由 志愿者小李 认领" in group_edit[0].content["m.new_content"]["body"]
     async with db.sessions() as session:
         task = await session.get(Task, task.id)
     assert task.status == "claimed" and task.claimer_id == user.id
