@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from services.matrix.api import txn_id
+from services.matrix.api import MatrixApi, txn_id
 from services.matrix.channel import Incoming
 from shared import volunteering
 from shared.clock import utcnow
@@ -228,7 +228,13 @@ async def test_a_resend_with_the_same_transaction_id_is_the_same_event(world: Ma
     txn = txn_id("u1:r:routed:42")
     first = await api.send(room, Reply("通知一次"), for_user=resident.user_id, txn=txn)
     second = await api.send(room, Reply("通知一次"), for_user=resident.user_id, txn=txn)
-    assert first == second
+    # Another delivery process: its own login (a new access token) on the same device id.
+    other = MatrixApi(world.settings, world.bot.store)
+    try:
+        third = await other.send(room, Reply("通知一次"), for_user=resident.user_id, txn=txn)
+    finally:
+        await other.close()
+    assert first == second == third
     await resident.wait_for(lambda seen: [s for s in seen if s.body == "通知一次"])
     await resident.sync(1000)
     assert len([s for s in resident.seen if s.body == "通知一次"]) == 1
