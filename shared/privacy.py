@@ -26,7 +26,11 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
     requests = list(await session.scalars(select(Request).where(Request.user_id == user.id).order_by(Request.id)))
     volunteer = await session.get(Volunteer, user.id)
     tasks = list(await session.scalars(select(Task).where(Task.claimer_id == user.id).order_by(Task.id)))
+    from shared.linking import links_of
+
+    links = await links_of(session, user)
     return {
+        "linked_accounts": [{"platform": link.platform, "id": link.external_id} for link in links],
         "account": {"platform": user.platform, "id": user.external_id, "name": user.display_name,
                     "locale": user.locale, "community": user.community_code, "roles": user.roles,
                     "consent_at": _iso(user.consent_at), "created_at": _iso(user.created_at)},
@@ -56,6 +60,9 @@ async def forget_user(session: AsyncSession, user: User) -> None:
     if volunteer is not None:
         volunteer.name, volunteer.phone, volunteer.share_phone = ERASED, None, False
         volunteer.named_in_recognition, volunteer.status = False, "declined"
+    from shared.linking import forget_links
+
+    await forget_links(session, user)   # a linked account no longer acts as this person
     # The account row stays (requests point at it) but no longer names or reaches the person.
     user.display_name, user.consent_at, user.roles = None, None, []
     user.external_id = f"forgotten:{user.id}"

@@ -24,7 +24,7 @@ from shared.settings import REPO_ROOT, Settings
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("TEST_PG_HOST", "127.0.0.1"), int(os.environ.get("TEST_PG_PORT", "5432"))
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("fridge_shifts", "fridge_takes", "fridge_subscriptions", "fridge_items",
+TABLES = ("identity_links", "link_codes", "fridge_shifts", "fridge_takes", "fridge_subscriptions", "fridge_items",
           "book_grams", "book_holds", "book_points", "book_wishes", "books", "tasks", "volunteers", "announcements", "referrals", "request_followers", "outbox", "request_events", "requests",
           "request_counters", "users", "communities")
 

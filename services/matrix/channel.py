@@ -34,7 +34,8 @@ log = logging.getLogger("linju.matrix")
 PLATFORM = "matrix"
 # The same commands as the Telegram bot's private chat.
 COMMANDS = ("start", "menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
-            "volunteer", "mytasks", "hours", "task", "mydata", "forgetme", "fridge", "books", "points", "bookstock")
+            "volunteer", "mytasks", "hours", "task", "mydata", "forgetme", "fridge", "books", "points", "bookstock",
+            "link")
 # A Matrix event may be up to 64 KiB; flows refuse long requests kindly, this only bounds the work.
 MAX_BODY_CHARS = 20_000
 

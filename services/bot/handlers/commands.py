@@ -25,5 +25,5 @@ def create_router() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
                                            "volunteer", "mytasks", "hours", "task", "mydata", "forgetme",
-                                           "fridge", "books", "points", "bookstock"))
+                                           "fridge", "books", "points", "bookstock", "link"))
     return router
