@@ -238,3 +238,29 @@ async def test_a_resend_with_the_same_transaction_id_is_the_same_event(world: Ma
     await resident.wait_for(lambda seen: [s for s in seen if s.body == "通知一次"])
     await resident.sync(1000)
     assert len([s for s in resident.seen if s.body == "通知一次"]) == 1
+
+
+async def test_a_telegram_user_links_their_matrix_account_with_a_one_time_code(world: MatrixWorld, db):
+    from shared import linking
+
+    resident = world.people["resident"]
+    async with db.sessions() as session:
+        telegram = await get_or_create_user(session, "telegram", "501777")
+        give_consent(telegram)
+        telegram.community_code = "zjy"
+        code = await linking.issue_code(session, telegram)   # what /link on Telegram does
+        await session.commit()
+    room = await resident.direct_room_with(world.bot_id)
+    await world.wait_joined(room)
+    await resident.say(room, "!link 00000000")
+    (wrong,) = await resident.next_from(room, world.bot_id)
+    assert "不对" in wrong.body
+    await resident.say(room, f"!link {code}")
+    (linked,) = await resident.next_from(room, world.bot_id)
+    assert "绑定成功" in linked.body
+    await resident.say(room, "楼道的灯坏了好几天了 晚上黑乎乎的")   # no onboarding: they are the Telegram user
+    (ack,) = await resident.next_from(room, world.bot_id)
+    assert "已收到您的诉求" in ack.body
+    async with db.sessions() as session:
+        request = (await session.scalars(select(Request))).one()
+    assert request.user_id == telegram.id and request.source == "matrix"
