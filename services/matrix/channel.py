@@ -87,6 +87,15 @@ class MatrixChannel:
         if room.kind == "other":
             return "ignored"
         content = event.content
+        relation = content.get("m.relates_to") or {}
+        if relation.get("rel_type") == "m.annotation":
+            # A reaction (1️⃣ on an offer) is an answer to that message's options, like a reply with "1".
+            number = opts.reaction_number(str(relation.get("key") or ""))
+            if number is None or not relation.get("event_id"):
+                return "ignored"
+            content = {"msgtype": "m.text", "body": str(number),
+                       "m.relates_to": {"m.in_reply_to": {"event_id": relation["event_id"]}}}
+            event = Incoming(event.room_id, event.sender, event.event_id, content, event.direct)
         if "m.new_content" in content or (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
             return "ignored"   # a person editing their message: the first version already counted
         if not await self.store.first_seen(event.event_id):

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import dramatiq
-from nio import InviteMemberEvent, RoomMessage, SyncResponse
+from nio import InviteMemberEvent, ReactionEvent, RoomMessage, SyncResponse
 
 from services.matrix.api import MatrixApi
 from services.matrix.channel import Incoming, MatrixChannel
@@ -29,7 +29,7 @@ SYNC_TIMEOUT_MS = 30_000
 SYNC_FILTER = {
     "presence": {"types": []},
     "account_data": {"types": []},
-    "room": {"timeline": {"types": ["m.room.message", "m.room.member"], "limit": 50},
+    "room": {"timeline": {"types": ["m.room.message", "m.reaction", "m.room.member"], "limit": 50},
              "state": {"types": ["m.room.member"], "lazy_load_members": False},
              "ephemeral": {"types": []}, "account_data": {"types": []}},
 }
@@ -53,7 +53,7 @@ class MatrixBot:
                 log.info("joined a room", extra={"ok": hasattr(joined, "room_id")})
         for room_id, room in response.rooms.join.items():
             for event in room.timeline.events:
-                if not isinstance(event, RoomMessage):
+                if not isinstance(event, (RoomMessage, ReactionEvent)):
                     continue
                 incoming = Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id,
                                     content=dict(event.source.get("content") or {}), direct=self._direct(room_id))

@@ -66,3 +66,15 @@ def strip_reply_fallback(body: str) -> str:
     while lines and lines[0].startswith(">"):
         lines.pop(0)
     return "\n".join(lines).strip()
+
+
+_KEYCAPS = {f"{d}\ufe0f\u20e3": d for d in range(10)} | {f"{d}\u20e3": d for d in range(10)} | {"\U0001f51f": 10}
+
+
+def reaction_number(key: str) -> int | None:
+    """The option a reaction names: a keycap emoji (1️⃣ … 🔟) or a plain number."""
+    key = key.strip()
+    if key in _KEYCAPS:
+        return _KEYCAPS[key]
+    text = unicodedata.normalize("NFKC", key)
+    return int(text) if text.isdigit() and len(text) <= 2 else None

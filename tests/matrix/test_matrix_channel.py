@@ -264,3 +264,24 @@ async def test_a_telegram_user_links_their_matrix_account_with_a_one_time_code(w
     async with db.sessions() as session:
         request = (await session.scalars(select(Request))).one()
     assert request.user_id == telegram.id and request.source == "matrix"
+
+
+async def test_a_reaction_with_a_number_answers_that_message(world: MatrixWorld, db):
+    resident = world.people["resident"]
+    room = await resident.direct_room_with(world.bot_id)
+    await world.wait_joined(room)
+    await resident.say(room, "!start")
+    (consent,) = await resident.next_from(room, world.bot_id)
+
+    async def react(event_id: str, key: str) -> None:
+        await resident.client.room_send(room, "m.reaction", {"m.relates_to": {
+            "rel_type": "m.annotation", "event_id": event_id, "key": key}})
+
+    await react(consent.event_id, "👍")   # not a number: ignored
+    await react(consent.event_id, "1️⃣")
+    (communities,) = await resident.next_from(room, world.bot_id)
+    assert "张家园" in communities.body
+    async with db.sessions() as session:
+        user = (await session.scalars(select(User).where(User.external_id == resident.user_id))).one()
+    assert user.consent_at is not None
+    assert len([s for s in resident.seen if s.room_id == room and s.sender == world.bot_id]) == 2
