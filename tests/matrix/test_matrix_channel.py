@@ -13,7 +13,6 @@ from services.matrix.channel import Incoming
 from shared import volunteering
 from shared.clock import utcnow
 from shared.db.models import OutboxMessage, Request, Task, User, Volunteer
-from shared.flows.deliver import commit_and_deliver  # noqa: F401 - documents the path the test mirrors
 from shared.flows.reply import Reply
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
 from shared.repo.users import get_or_create_user, give_consent, grant_role
