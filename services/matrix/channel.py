@@ -12,6 +12,7 @@ The counterpart of the Telegram bot's middleware and handlers:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from shared.flows.context import Enqueue, FlowContext
 from shared.flows.dispatch import handle_action, handle_command, handle_text
 from shared.flows.reply import Reply
 from shared.i18n import t
+from shared.outbound import RetryLater
 from shared.repo.users import find_user, get_or_create_user
 
 log = logging.getLogger("linju.matrix")
@@ -38,6 +40,9 @@ COMMANDS = ("start", "menu", "help", "cancel", "queue", "mine", "request", "requ
             "link")
 # A Matrix event may be up to 64 KiB; flows refuse long requests kindly, this only bounds the work.
 MAX_BODY_CHARS = 20_000
+# The homeserver's 429 on a direct answer: retry this many times, waiting at most this long each time.
+PATIENCE = 5
+MAX_PATIENCE_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -178,10 +183,22 @@ class MatrixChannel:
         """Replies go to the person's direct room; a form's toggle edits the message it came from."""
         room_id = event.room_id if room.kind == "direct" else await self.api.direct_room(event.sender)
         if replies and replies[0].replace and answered is not None and room.kind == "direct":
-            await self.api.edit(room_id, answered.event_id, replies[0], for_user=event.sender)
+            await _patiently(self.api.edit, room_id, answered.event_id, replies[0], for_user=event.sender)
             replies = replies[1:]
         for reply in replies:
-            await self.api.send(room_id, reply, for_user=event.sender)
+            await _patiently(self.api.send, room_id, reply, for_user=event.sender)
+
+
+async def _patiently(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """A direct answer is worth waiting for: on the homeserver's 429, wait as told (a few times, briefly)."""
+    for attempt in range(PATIENCE):
+        try:
+            return await call(*args, **kwargs)
+        except RetryLater as exc:
+            if attempt == PATIENCE - 1:
+                raise
+            await asyncio.sleep(min(exc.retry_after, MAX_PATIENCE_WAIT))
+    return None
 
 
 def _command(text: str) -> tuple[str, str | None] | None:

@@ -3,6 +3,7 @@ with matrix-nio clients; the bot, the intake worker and the delivery worker run 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from shared.clock import utcnow
 from shared.db.models import OutboxMessage, Request, Task, User, Volunteer
 from shared.flows.reply import Reply
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
+from shared.repo.outbox import queue_notification
 from shared.repo.users import get_or_create_user, give_consent, grant_role
 from tests.matrix.conftest import MatrixWorld, Person, Seen
 
@@ -284,3 +286,47 @@ async def test_a_reaction_with_a_number_answers_that_message(world: MatrixWorld,
         user = (await session.scalars(select(User).where(User.external_id == resident.user_id))).one()
     assert user.consent_at is not None
     assert len([s for s in resident.seen if s.room_id == room and s.sender == world.bot_id]) == 2
+
+
+async def test_the_homeservers_429_is_waited_out_and_every_notification_arrives_once(world: MatrixWorld, db):
+    """Synapse's own limit for the bot lowered to 1 message/s (admin API): M_LIMIT_EXCEEDED makes the
+    worker hold the room and re-enqueue; every row ends sent, each message seen once."""
+    import json
+    import urllib.request
+    import uuid
+
+    resident = world.people["resident"]
+    admin = await asyncio.to_thread(world.homeserver.register, f"admin{uuid.uuid4().hex[:6]}", "admin-pass-123",
+                                    True)
+    login = json.dumps({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": admin},
+                        "password": "admin-pass-123"}).encode()
+    token = json.load(urllib.request.urlopen(urllib.request.Request(
+        f"{world.homeserver.url}/_matrix/client/v3/login", data=login,
+        headers={"Content-Type": "application/json"})))["access_token"]
+    override = urllib.request.Request(
+        f"{world.homeserver.url}/_synapse/admin/v1/users/{world.bot_id}/override_ratelimit",
+        data=json.dumps({"messages_per_second": 1, "burst_count": 1}).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    await asyncio.to_thread(urllib.request.urlopen, override)
+
+    room = await resident.direct_room_with(world.bot_id)
+    await world.wait_joined(room)
+    await resident.say(room, "!help")   # the bot learns the direct room
+    await resident.next_from(room, world.bot_id)
+    async with db.sessions() as session:
+        user = await get_or_create_user(session, "matrix", resident.user_id)
+        await session.commit()
+        ids = [await queue_notification(session, key=f"u{user.id}:burst:{i}", chat_id=resident.user_id,
+                                        platform="matrix", text=f"第 {i} 条通知") for i in range(5)]
+        await session.commit()
+    for outbox_id in ids:
+        send(world.broker, DELIVER_NOTIFICATION, DeliverNotification(outbox_id=outbox_id))
+    await world.drain(timeout=60)
+    async with db.sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))))
+    assert {r.status for r in rows} == {"sent"}
+    assert any(r.attempts > 1 for r in rows), "some were postponed by the homeserver's 429"
+    await resident.wait_for(lambda seen: len({s.body for s in seen if s.body.endswith("条通知")}) == 5)
+    await resident.sync(1500)
+    bodies = [s.body for s in resident.seen if s.body.endswith("条通知")]
+    assert sorted(bodies) == sorted(f"第 {i} 条通知" for i in range(5))   # each exactly once
