@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 import dramatiq
-from nio import InviteMemberEvent, ReactionEvent, RoomMessage, SyncResponse
+from nio import InviteMemberEvent, JoinResponse, ReactionEvent, RoomMessage, SyncResponse
 
-from services.matrix.api import MatrixApi
+from services.matrix.api import PERMANENT, MatrixApi
 from services.matrix.channel import Incoming, MatrixChannel
 from services.matrix.store import Store, create_store
 from shared.config import CommunitiesConfig
@@ -40,17 +40,33 @@ class MatrixBot:
         self.api = api
         self.channel = channel
         self.store = store
+        self.pending_joins: set[str] = set()
+
+    async def _join(self, room_id: str) -> None:
+        """Join a room the bot was invited to; a refusal (often the homeserver's 429, which also counts
+        joins) is tried again after the next sync, since the invite is not sent again."""
+        response = await self.api.client.join(room_id)
+        if isinstance(response, JoinResponse):
+            self.pending_joins.discard(room_id)
+            log.info("joined a room")
+        elif getattr(response, "status_code", None) in PERMANENT:
+            self.pending_joins.discard(room_id)   # the invite was withdrawn, the room is gone …
+            log.warning("could not join a room", extra={"error": response.status_code})
+        else:
+            self.pending_joins.add(room_id)
+            log.warning("could not join a room yet", extra={"error": getattr(response, "status_code", None)})
 
     def _direct(self, room_id: str) -> bool:
         room = self.api.client.rooms.get(room_id)
         return room is not None and room.member_count <= 2
 
     async def process(self, response: SyncResponse) -> None:
+        for room_id in list(self.pending_joins):
+            await self._join(room_id)
         for room_id, invite in response.rooms.invite.items():
             if any(isinstance(e, InviteMemberEvent) and e.state_key == self.api.user_id and e.membership == "invite"
                    for e in invite.invite_state):
-                joined = await self.api.client.join(room_id)
-                log.info("joined a room", extra={"ok": hasattr(joined, "room_id")})
+                await self._join(room_id)
         for room_id, room in response.rooms.join.items():
             for event in room.timeline.events:
                 if not isinstance(event, (RoomMessage, ReactionEvent)):
@@ -69,7 +85,9 @@ class MatrixBot:
         pause = 1.0
         while not stop.is_set():
             try:
-                sync = asyncio.create_task(self.api.client.sync(timeout=0 if first else SYNC_TIMEOUT_MS,
+                # Joins still owed: come back soon rather than after a full long poll.
+                wait_ms = 0 if first else (1000 if self.pending_joins else SYNC_TIMEOUT_MS)
+                sync = asyncio.create_task(self.api.client.sync(timeout=wait_ms,
                                                                 sync_filter=SYNC_FILTER, since=since,
                                                                 full_state=first or None))
                 stopped = asyncio.create_task(stop.wait())
