@@ -71,6 +71,12 @@ def cmd_bot(settings: Settings, _args: argparse.Namespace) -> None:
     _until_signal(_with_health(settings, lambda stop: run_bot(settings, stop)))
 
 
+def cmd_matrix(settings: Settings, _args: argparse.Namespace) -> None:
+    from services.matrix.main import run_matrix
+
+    _until_signal(lambda stop: run_matrix(settings, stop))
+
+
 def _run_worker(settings: Settings, register: Callable, queues: set[str], threads: int) -> None:  # type: ignore[type-arg]
     import dramatiq
 
@@ -103,7 +109,15 @@ def cmd_deliver(settings: Settings, args: argparse.Namespace) -> None:
     from services.bot import delivery
     from shared.queue.contracts import DELIVER_NOTIFICATION
 
-    _run_worker(settings, delivery.register, {DELIVER_NOTIFICATION.queue_name}, args.threads)
+    def register(broker, settings):  # type: ignore[no-untyped-def]
+        senders = {}
+        if settings.matrix_enabled:
+            from services.matrix.sender import senders_for
+
+            senders = senders_for(settings, broker)
+        return delivery.register(broker, settings, senders=senders)
+
+    _run_worker(settings, register, {DELIVER_NOTIFICATION.queue_name}, args.threads)
 
 
 def cmd_intake(settings: Settings, args: argparse.Namespace) -> None:
@@ -257,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("demo_command", nargs="?", choices=["load"], default="load")
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("bot", help="run the Telegram bot (polling or webhook)").set_defaults(func=cmd_bot)
+    sub.add_parser("matrix", help="run the Matrix bot (docs/matrix.md)").set_defaults(func=cmd_matrix)
     deliver = sub.add_parser("deliver", help="run the notification delivery worker")
     deliver.add_argument("--threads", type=int, default=8)
     deliver.set_defaults(func=cmd_deliver)

@@ -70,7 +70,12 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
     dramatiq.set_broker(broker)
     intake_worker.register(broker, settings, config=config)
     jobs_worker.register(broker, settings, config=config)  # the scheduler enqueues, this worker runs the jobs
-    delivery.register(broker, settings)
+    senders = {}
+    if settings.matrix_enabled:  # optional: only when the Matrix settings are present
+        from services.matrix.sender import senders_for
+
+        senders = senders_for(settings, broker)
+    delivery.register(broker, settings, senders=senders)
     worker = dramatiq.Worker(broker, worker_threads=4)
     await asyncio.to_thread(worker.start)
     dashboard, dashboard_db = await start_dashboard(settings, broker)
@@ -81,7 +86,12 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
               f"  Staff dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/\n  Press Ctrl+C to stop.\n",
               flush=True)
     try:
-        await asyncio.gather(run_bot(settings, stop, broker=broker), run_scheduler(settings, stop, broker=broker))
+        services = [run_bot(settings, stop, broker=broker), run_scheduler(settings, stop, broker=broker)]
+        if settings.matrix_enabled:
+            from services.matrix.main import run_matrix
+
+            services.append(run_matrix(settings, stop, broker=broker))
+        await asyncio.gather(*services)
     finally:
         await asyncio.to_thread(worker.stop, 10_000)
         await dashboard.cleanup()

@@ -437,13 +437,13 @@ async def pick_day(session: AsyncSession, config: CommunitiesConfig, hold_id: in
             outbox.append(await notify.to_user(session, owner, key, Reply(text, rows(
                 Button(t(locale, "books.confirm_handover"), actions.make("bkh", "ok", hold.id))))))
     else:
-        community = config.community(book.community_code)
-        for prefix, chat_id in (("g", community.staff_chat_id), ("v", community.volunteer_chat_id)):
-            if chat_id is not None:
+        for prefix, kind in (("g", "staff"), ("v", "volunteer")):
+            group = notify.group_of(config, book.community_code, kind)
+            if group is not None:
                 from shared.repo.outbox import queue_notification
 
-                outbox.append(await queue_notification(session, key=f"{prefix}:{key}", chat_id=chat_id, text=text,
-                                                       options=Reply(text, buttons).options_json()))
+                outbox.append(await queue_notification(session, key=f"{prefix}:{key}", chat_id=group[1], text=text,
+                                                       platform=group[0], options=Reply(text, buttons).options_json()))
     return "ok", _ids(*outbox)
 
 
@@ -593,11 +593,12 @@ async def swap_day_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
             outbox += await queue_many(session, rows_)
             from shared.repo.outbox import queue_notification
 
-            for prefix, chat_id in (("g", community.staff_chat_id), ("v", community.volunteer_chat_id)):
-                if chat_id is not None:
+            for prefix, kind in (("g", "staff"), ("v", "volunteer")):
+                group = notify.group_of(config, community.code, kind)
+                if group is not None:
                     outbox += _ids(await queue_notification(
-                        session, key=f"{prefix}:bk_swap:{house.code}:{day:%Y%m%d}:{stage}", chat_id=chat_id,
-                        text=swap_text("zh", house, day, stage)))
+                        session, key=f"{prefix}:bk_swap:{house.code}:{day:%Y%m%d}:{stage}", chat_id=group[1],
+                        platform=group[0], text=swap_text("zh", house, day, stage)))
     return outbox
 
 

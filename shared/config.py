@@ -176,6 +176,9 @@ class Community(_Strict):
     brand: Localized
     staff_chat_id: int | None = None
     volunteer_chat_id: int | None = None
+    # Matrix rooms playing the staff and volunteer groups (docs/matrix.md), e.g. "!abc:example.org".
+    matrix_staff_room: str | None = Field(default=None, pattern=r"^!.+:.+$")
+    matrix_volunteer_room: str | None = Field(default=None, pattern=r"^!.+:.+$")
     teams: dict[str, Localized] = Field(default_factory=dict)
     routing: dict[str, Route] = Field(default_factory=dict)
     compounds: list[str] = Field(default_factory=list)

@@ -179,9 +179,10 @@ async def _to_handlers(session: AsyncSession, config: CommunitiesConfig, fridge_
         ids.append(await notify.to_user(session, user, key, make(user.locale or "zh")))
     if not holders:
         community, _fridge = find(config, fridge_code)  # type: ignore[misc]
-        if community.staff_chat_id is not None:
+        group = notify.group_of(config, community.code, "staff")
+        if group is not None:
             reply = make(notify.STAFF_LOCALE)
-            ids.append(await queue_notification(session, key=f"g:{key}", chat_id=community.staff_chat_id,
+            ids.append(await queue_notification(session, key=f"g:{key}", chat_id=group[1], platform=group[0],
                                                 text=reply.text, options=reply.options_json()))
     return _ids(*ids)
 

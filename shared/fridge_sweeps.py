@@ -99,10 +99,11 @@ async def _offer_shifts(session: AsyncSession, config: CommunitiesConfig, tasks:
                 .where(Volunteer.community_code == task.community_code, Volunteer.status == "approved"))).all())
         local = rules.local(task.window_start, ops.tz(config))
         batch = f"offer:{task.id}"
-        if community.volunteer_chat_id is not None:
+        group = notify.group_of(config, community.code, "volunteer")
+        if group is not None:
             card = volunteering.offer_card(config, task, "zh")
-            rows_out.append({"key": f"g:offer:{task.id}:1", "chat_id": str(community.volunteer_chat_id),
-                             "platform": "telegram", "text": card.text, "options": card.options_json(),
+            rows_out.append({"key": f"g:offer:{task.id}:1", "chat_id": str(group[1]),
+                             "platform": group[0], "text": card.text, "options": card.options_json(),
                              "batch": batch})
         for volunteer, user in by_community[task.community_code]:
             if SHIFT_SKILL in (volunteer.skills or []) and available(volunteer.days or [], volunteer.parts or [],
@@ -258,7 +259,8 @@ async def summary_sweep(session: AsyncSession, config: CommunitiesConfig, now: d
     outbox: list[int | None] = []
     local_now = rules.local(now, ops.tz(config))
     for community, fridge in _fridges(config):
-        if community.staff_chat_id is None or local_now.strftime("%H:%M") < fridge.summary_at:
+        group = notify.group_of(config, community.code, "staff")
+        if group is None or local_now.strftime("%H:%M") < fridge.summary_at:
             continue
         day = local_now.date()
         key = f"g:fridge_summary:{fridge.code}:{day.isoformat()}"
@@ -267,5 +269,5 @@ async def summary_sweep(session: AsyncSession, config: CommunitiesConfig, now: d
         figures = await day_figures(session, config, fridge.code, day)
         text = t(notify.STAFF_LOCALE, "fridge.summary", fridge=fridge.name["zh"], community=community.name["zh"],
                  day=ops.day_text(notify.STAFF_LOCALE, day), **figures)
-        outbox.append(await queue_notification(session, key=key, chat_id=community.staff_chat_id, text=text))
+        outbox.append(await queue_notification(session, key=key, chat_id=group[1], platform=group[0], text=text))
     return [i for i in outbox if i]

@@ -32,12 +32,23 @@ async def to_resident(session: AsyncSession, request: Request, key: str, reply: 
     return await to_user(session, await resident_of(session, request), f"r:{key}:{request.id}", reply, request.id)
 
 
+def group_of(config: CommunitiesConfig, community: str, kind: str) -> tuple[str, str | int] | None:
+    """(platform, chat id) of a community's "staff" or "volunteer" group: its Matrix room when one
+    is configured (a centre running its own homeserver), else its Telegram group, else None."""
+    entry = config.community(community)
+    room = entry.matrix_staff_room if kind == "staff" else entry.matrix_volunteer_room
+    if room:
+        return "matrix", room
+    chat_id = entry.staff_chat_id if kind == "staff" else entry.volunteer_chat_id
+    return None if chat_id is None else ("telegram", chat_id)
+
+
 async def to_staff_group(session: AsyncSession, config: CommunitiesConfig, request: Request, key: str, reply: Reply) -> int | None:
-    chat_id = config.community(request.community_code).staff_chat_id
-    if chat_id is None:
+    group = group_of(config, request.community_code, "staff")
+    if group is None:
         return None
-    return await queue_notification(session, key=f"g:{key}:{request.id}", chat_id=chat_id, text=reply.text,
-                                    options=reply.options_json(), request_id=request.id)
+    return await queue_notification(session, key=f"g:{key}:{request.id}", chat_id=group[1], platform=group[0],
+                                    text=reply.text, options=reply.options_json(), request_id=request.id)
 
 
 def excerpt(text: str) -> str:

@@ -31,7 +31,11 @@ async def export_user_data(session: AsyncSession, user: User) -> dict[str, Any]:
     requests = list(await session.scalars(select(Request).where(Request.user_id == user.id).order_by(Request.id)))
     volunteer = await session.get(Volunteer, user.id)
     tasks = list(await session.scalars(select(Task).where(Task.claimer_id == user.id).order_by(Task.id)))
+    from shared.linking import links_of
+
+    links = await links_of(session, user)
     return {
+        "linked_accounts": [{"platform": link.platform, "id": link.external_id} for link in links],
         "account": {"platform": user.platform, "id": user.external_id, "name": user.display_name,
                     "locale": user.locale, "community": user.community_code, "roles": user.roles,
                     "consent_at": _iso(user.consent_at), "created_at": _iso(user.created_at)},
@@ -73,6 +77,9 @@ async def forget_user(session: AsyncSession, user: User, config: CommunitiesConf
     await deliberation.forget_user(session, user, ERASED)
     await activities.forget(session, user, ERASED)
     await fridge_privacy.forget(session, user, ERASED)
+    from shared.linking import forget_links
+
+    await forget_links(session, user)   # a linked account no longer acts as this person
     # The account row stays (requests point at it) but no longer names or reaches the person.
     user.display_name, user.consent_at, user.roles = None, None, []
     user.external_id = f"forgotten:{user.id}"

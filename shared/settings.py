@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = 8080
 
+    # Matrix (`linju matrix`; off unless MATRIX_HOMESERVER is set, see docs/matrix.md)
+    matrix_homeserver: str | None = None           # e.g. https://matrix.example.org
+    matrix_user_id: str | None = None              # the bot account, e.g. @linju:example.org
+    matrix_password: SecretStr | None = None       # used to log in when no access token is given
+    matrix_access_token: SecretStr | None = None
+    # One device for every Linju process: Matrix scopes transaction ids to a device, so a resend
+    # from any delivery worker with the same transaction id is recognised as the same message.
+    matrix_device_id: str = "LINJUBOT"
+    # The bot account's budget on its homeserver (Synapse's rc_message applies per sender).
+    matrix_messages_per_second: float = 5.0
+    matrix_burst: float = 10.0
+    matrix_room_per_second: float = 1.0
+    matrix_group_per_minute: float = 30.0
+
     # Playground (used by `linju run` when no token is set)
     playground_host: str = "127.0.0.1"
     playground_port: int = 8081
@@ -92,10 +106,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "matrix_homeserver", "matrix_user_id", "matrix_password", "matrix_access_token",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def matrix_enabled(self) -> bool:
+        return bool(self.matrix_homeserver and self.matrix_user_id
+                    and (self.matrix_password or self.matrix_access_token))
 
     @property
     def is_sqlite(self) -> bool:

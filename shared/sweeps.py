@@ -143,10 +143,10 @@ async def task_sweep(session: AsyncSession, config: CommunitiesConfig, now: date
     outbox: list[int | None] = []
 
     async def staff(task: Task, key: str, text: str) -> None:
-        chat_id = config.community(task.community_code).staff_chat_id
-        if chat_id is not None:
+        group = notify.group_of(config, task.community_code, "staff")
+        if group is not None:
             outbox.append(await queue_notification(session, key=f"g:{key}:{task.id}:{task.offer_round}",
-                                                   chat_id=chat_id, text=text))
+                                                   chat_id=group[1], platform=group[0], text=text))
 
     async def step(task: Task, current: int, nxt: int) -> bool:
         result = await session.execute(update(Task).where(Task.id == task.id, Task.reminder_stage == current,
@@ -198,7 +198,8 @@ async def recognition_sweep(session: AsyncSession, config: CommunitiesConfig, no
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     outbox: list[int | None] = []
     for community in config.communities:
-        if community.volunteer_chat_id is None:
+        group = notify.group_of(config, community.code, "volunteer")
+        if group is None:
             continue
         top = await volunteering.recognition(session, community.code, last_month, this_month)
         if not top:
@@ -208,7 +209,7 @@ async def recognition_sweep(session: AsyncSession, config: CommunitiesConfig, no
         text = t("zh", "tasks.recognition", month=f"{last_month.year}-{last_month.month:02d}",
                  community=community.name["zh"], lines=lines)
         outbox.append(await queue_notification(session, key=f"g:recognition:{community.code}:{last_month:%Y-%m}",
-                                               chat_id=community.volunteer_chat_id, text=text))
+                                               chat_id=group[1], platform=group[0], text=text))
     return [i for i in outbox if i]
 
 

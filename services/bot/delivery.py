@@ -38,6 +38,7 @@ from dramatiq.brokers.stub import StubBroker
 from services.bot.app import create_bot
 from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
+from shared.outbound import PlatformSender, Refused, RetryLater
 from shared.queue.contracts import DELIVER_NOTIFICATION, send
 from shared.queue.ratelimit import DeliveryLimits, Limiter, Outcome, create_limiter
 from shared.repo import outbox, users
@@ -66,10 +67,12 @@ class Deliverer:
     """Holds the loop-bound resources (DB engine, Bot, limiter) of the worker's event loop."""
 
     def __init__(self, settings: Settings, broker: dramatiq.Broker, bot: Bot | None = None,
-                 limits: DeliveryLimits | None = None):
+                 limits: DeliveryLimits | None = None, senders: dict[str, PlatformSender] | None = None):
         self.settings = settings
         self.broker = broker
         self.limits = limits or DeliveryLimits()
+        # Rows of other platforms (Matrix) go through their sender, with the same claim/limit/record steps.
+        self.senders = senders or {}
         self._bot = bot
         self._database: Database | None = None
         self._limiter: Limiter | None = None
@@ -111,6 +114,8 @@ class Deliverer:
         if unreachable:
             log.info("notification not sent: the person blocked the bot", extra={"outbox_id": outbox_id})
             return "failed"
+        if (row.platform or "telegram") != "telegram":
+            return await self._deliver_elsewhere(row, outbox_id)
         try:
             chat_id = int(row.chat_id)
         except ValueError:
@@ -160,6 +165,43 @@ class Deliverer:
             return "failed"
         await self._mark_sent(outbox_id, message_id)
         log.debug("notification sent", extra={"outbox_id": outbox_id})
+        return "sent"
+
+    async def _deliver_elsewhere(self, row: Any, outbox_id: int) -> str:
+        """A row for another platform: the same steps as for Telegram, through that platform's sender."""
+        sender = self.senders.get(row.platform)
+        if sender is None:
+            # This worker cannot send it; a worker configured for that platform will (or an operator
+            # notices the pending row). Giving it back keeps it pending, never failed.
+            await self._postpone(outbox_id, 60.0, f"no {row.platform} sender in this worker")
+            return "postponed"
+        try:
+            key = sender.chat_key(row.chat_id)
+            decision = await sender.limiter.acquire(key, outbox_id)
+            if decision.outcome is Outcome.EARLY:
+                await self._release(outbox_id, "waiting for its reserved slot")
+                return "skipped"
+            if not decision.granted:
+                await self._postpone(outbox_id, decision.wait, "rate limited")
+                return "postponed"
+            if decision.wait > 0:
+                await asyncio.sleep(decision.wait)
+            try:
+                message_id = await sender.send(row)
+            except RetryLater as exc:
+                await sender.limiter.penalize(key, exc.retry_after)
+                await self._postpone(outbox_id, exc.retry_after, f"{row.platform} retry after {exc.retry_after}")
+                log.info("delivery postponed by the homeserver", extra={"outbox_id": outbox_id,
+                                                                        "retry_after": exc.retry_after})
+                return "postponed"
+            except Refused as exc:
+                await self._fail(outbox_id, f"{row.platform}: {exc}")
+                log.warning("delivery failed for good", extra={"outbox_id": outbox_id, "platform": row.platform})
+                return "failed"
+        except BaseException as exc:
+            await asyncio.shield(self._release(outbox_id, type(exc).__name__))
+            raise
+        await self._mark_sent(outbox_id, message_id)
         return "sent"
 
     async def _mark_sent(self, outbox_id: int, message_id: Any) -> None:
@@ -218,6 +260,8 @@ class Deliverer:
             await self._database.close()
         if self._bot is not None:
             await self._bot.session.close()
+        for sender in self.senders.values():
+            await sender.close()
 
 
 class CountedReplies(BaseRequestMiddleware):
@@ -245,9 +289,10 @@ class CountedReplies(BaseRequestMiddleware):
 
 
 def register(broker: dramatiq.Broker, settings: Settings, bot: Bot | None = None,
-             limits: DeliveryLimits | None = None) -> Deliverer:
-    """Declare the delivery actor on `broker`; `limits` defaults to the `DELIVERY_*` environment."""
-    deliverer = Deliverer(settings, broker, bot, limits)
+             limits: DeliveryLimits | None = None, senders: dict[str, PlatformSender] | None = None) -> Deliverer:
+    """Declare the delivery actor on `broker`; `limits` defaults to the `DELIVERY_*` environment;
+    `senders` adds other platforms (the Matrix sender, given by whoever composes the worker)."""
+    deliverer = Deliverer(settings, broker, bot, limits, senders)
 
     async def deliver_notification(**kwargs: object) -> None:
         payload = DELIVER_NOTIFICATION.parse(kwargs)

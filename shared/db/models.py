@@ -48,7 +48,7 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(String(16))
-    external_id: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"))
@@ -129,7 +129,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
     platform: Mapped[str] = mapped_column(String(16), default="telegram")
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[Any]] = mapped_column(JSON, default=list)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
@@ -909,4 +909,31 @@ class BookSeedlingSwap(Base):
     seedling_id: Mapped[int] = mapped_column(ForeignKey("book_seedlings.id", name="fk_book_seedling_swaps_seedling"))
     quantity: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+class IdentityLink(Base):
+    """Another platform's account of the same person (a Matrix id linked to a Telegram user, or back).
+
+    Messages from (platform, external_id) act as `user_id`; notifications keep going to the user's own account.
+    """
+
+    __tablename__ = "identity_links"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_identity_links_platform_external"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_identity_links_user"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class LinkCode(Base):
+    """A one-time code (stored hashed) that links the account typing it to the user who asked for it."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_link_codes_user"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

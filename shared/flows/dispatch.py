@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.flows import (actions, activities, book_seedlings, books, deliberation, fridge, mediation, my_requests,
-                          onboarding, privacy, report, staff, tasks, volunteer)
+from shared.flows import (actions, activities, book_seedlings, books, deliberation, fridge, linking, mediation,
+                          my_requests, onboarding, privacy, report, staff, tasks, volunteer)
 from shared.flows.context import FlowContext
 from shared.flows.reply import Reply
 from shared.i18n import t
@@ -26,6 +26,8 @@ async def handle_command(ctx: FlowContext, command: str, args: str | None = None
         return await privacy.my_data(ctx)
     if command == "forgetme":
         return await privacy.ask_forget(ctx)
+    if command == "link":
+        return await linking.on_link(ctx, args)
     if not onboarding.is_onboarded(ctx):
         return [onboarding.next_step(ctx)]
     if command == "help":

@@ -431,11 +431,12 @@ async def on_temperature_text(ctx: FlowContext, text: str | None) -> list[Reply]
         replies.append(Reply(t(ctx.locale, "fridge.temperature_warning", value=value, low=fridge.temperature_min,
                                high=fridge.temperature_max)))
         ids: list[int] = []
-        if community.staff_chat_id is not None:
+        group = notify.group_of(ctx.config, community.code, "staff")
+        if group is not None:
             text = t(notify.STAFF_LOCALE, "fridge.temperature_staff", fridge=fridge.name["zh"], value=value,
                      low=fridge.temperature_min, high=fridge.temperature_max, name=ctx.user.display_name or "-")
             outbox_id = await queue_notification(ctx.session, key=f"g:fridge_temp:{shift.id}",
-                                                 chat_id=community.staff_chat_id, text=text)
+                                                 chat_id=group[1], platform=group[0], text=text)
             ids += [outbox_id] if outbox_id else []
         await commit_and_deliver(ctx, ids)
     return [*replies, Reply(t(ctx.locale, "fridge.ask_cleaned"),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db.models import User
+from shared.db.models import IdentityLink, User
 from shared.db.upsert import insert_for
 
 ROLES = ("resident", "volunteer", "staff", "admin")
@@ -32,8 +32,16 @@ async def get_or_create_user(
 
 
 async def find_user(session: AsyncSession, platform: str, external_id: str) -> User | None:
-    result = await session.execute(select(User).where(User.platform == platform, User.external_id == external_id))
-    return result.scalar_one_or_none()
+    """The user this account acts as: the user it was linked to (docs/matrix.md), else its own row."""
+    linked = select(IdentityLink.user_id).where(IdentityLink.platform == platform,
+                                                IdentityLink.external_id == external_id)
+    # One round trip: the account's own row and the linked user's row, if any; the link wins.
+    rows = (await session.execute(
+        select(User).where(or_(and_(User.platform == platform, User.external_id == external_id),
+                               User.id.in_(linked))))).scalars().all()
+    if len(rows) <= 1:
+        return rows[0] if rows else None
+    return next(u for u in rows if (u.platform, u.external_id) != (platform, external_id))
 
 
 def give_consent(user: User) -> None:

@@ -26,5 +26,5 @@ def create_router() -> Router:
     router.message.register(menu, Command("menu", "help", "cancel", "queue", "mine", "request", "requests", "merge", "announce", "stats",
                                            "volunteer", "mytasks", "hours", "task", "mydata", "forgetme",
                                            "fridge", "books", "points", "bookstock", "cases", "join", "topics",
-                                           "activities", "seedlings"))
+                                           "activities", "seedlings", "link"))
     return router
