@@ -24,7 +24,9 @@ from shared.settings import REPO_ROOT, Settings
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = os.environ.get("TEST_PG_HOST", "127.0.0.1"), int(os.environ.get("TEST_PG_PORT", "5432"))
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Under pytest-xdist each worker (gw0, gw1, …) has Redis databases of its own: the fixtures flush them.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or f"redis://127.0.0.1:6379/{(15, 12, 11, 10)[WORKER % 4]}"
 # Every table of the models, children before parents (so a row-by-row DELETE on SQLite works too).
 TABLES = tuple(table.name for table in reversed(Base.metadata.sorted_tables))
 
@@ -124,3 +126,30 @@ def redis_url() -> str:
     client.flushdb()
     client.close()
     return REDIS_URL
+
+
+# Pipeline tests run through a broker (in-process or Redis) and a database (SQLite or PostgreSQL).
+# The core request path runs the whole 2 × 2 matrix; feature flows run the two diagonal pairs —
+# SQLite with the in-process broker, PostgreSQL with Redis — which still cover both databases and
+# both brokers, so the suite stays within its time budget as features grow.
+FULL_MATRIX = {"test_resident_request.py", "test_low_confidence.py", "test_storage_outage.py", "test_scheduler_jobs.py"}
+OFF_DIAGONAL = {("sqlite", "redis"), ("postgres", "stub")}
+# Tests that measure time windows against real processes (rate limits, kill -9, restarts) run on
+# their own after the parallel run (`make test`), so other tests' load does not skew them.
+SERIAL_DIRS = {"faults", "delivery"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, dropped = [], []
+    for item in items:
+        if item.path.parent.name in SERIAL_DIRS:
+            item.add_marker(pytest.mark.serial)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        combo = (params.get("database_url"), params.get("broker"))
+        if item.path.parent.name == "pipeline" and item.path.name not in FULL_MATRIX and combo in OFF_DIAGONAL:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -52,7 +52,10 @@ def unhandled_updates_expected() -> None:
 def _secrets(text: str | None, first_name: str | None) -> set[str]:
     found = set(PHONE.findall(text or ""))
     cleaned = clean_text(text)
-    if len(cleaned) >= MIN_TEXT and has_words(cleaned) and not cleaned.startswith("/"):
+    # Digits and punctuation alone ("6-12", "12-05 19:30") are not a person's words and occur in every
+    # timestamp; phone numbers among them are caught by PHONE above.
+    if (len(cleaned) >= MIN_TEXT and has_words(cleaned) and not cleaned.startswith("/")
+            and any(ch.isalpha() for ch in cleaned)):
         found.add(cleaned)
     if first_name and len(first_name) >= 2:
         found.add(first_name)

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import PG_HOST, PG_PORT, _port_open, need
+from tests.conftest import WORKER, PG_HOST, PG_PORT, _port_open, need
 from tests.faults.harness import Stack
 
 # The fault tests' own Redis database (the rest of the suite uses 15); flushed per module.
-FAULTS_REDIS_URL = os.environ.get("FAULTS_REDIS_URL", "redis://127.0.0.1:6379/14")
+FAULTS_REDIS_URL = os.environ.get("FAULTS_REDIS_URL") or f"redis://127.0.0.1:6379/{(14, 13, 9, 8)[WORKER % 4]}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
