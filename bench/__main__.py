@@ -43,15 +43,23 @@ def available() -> list[str]:
     return sorted(p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_"))
 
 
+def last_json(lines: list[str]) -> dict[str, object]:
+    """The JSON object a benchmark printed last: its last line, or (pretty-printed) the lines from
+    the last one that opens an object at the margin."""
+    for start in [len(lines) - 1, *(i for i in range(len(lines) - 1, -1, -1) if lines[i] == "{")]:
+        try:
+            return json.loads("\n".join(lines[start:]))
+        except (json.JSONDecodeError, IndexError):
+            continue
+    return {"error": "no JSON object at the end of stdout", "stdout_tail": lines[-5:]}
+
+
 def run(name: str) -> dict[str, object]:
     started = time.time()
     proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py")], capture_output=True, text=True,
                           cwd=BENCH.parent, timeout=1800)
     lines = [line for line in proc.stdout.strip().splitlines() if line.strip()]
-    try:
-        figures = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        figures = {"error": "last line was not JSON", "stdout_tail": lines[-5:]}
+    figures = last_json(lines)
     if proc.returncode != 0:
         figures = {"error": f"exit {proc.returncode}", "stderr_tail": proc.stderr.strip().splitlines()[-10:]}
     return {"seconds": round(time.time() - started, 1), "figures": figures}
@@ -62,10 +70,15 @@ def main(argv: list[str]) -> None:
     unknown = [n for n in names if n not in available()]
     if unknown:
         raise SystemExit(f"unknown benchmark {unknown}; available: {', '.join(available())}")
-    report = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "benchmarks": {}}
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report = {"machine": machine(), "when": now, "benchmarks": {}}
+    latest = RESULTS / "latest.json"
+    if len(names) < len(available()) and latest.exists():
+        # One benchmark alone updates its entry and keeps the others' (each entry says when it ran).
+        report["benchmarks"] = json.loads(latest.read_text()).get("benchmarks", {})
     for name in names:
         print(f"== {name}", flush=True)
-        report["benchmarks"][name] = run(name)
+        report["benchmarks"][name] = {"when": now, **run(name)}
         for key, value in report["benchmarks"][name]["figures"].items():
             print(f"   {key:<32} {json.dumps(value, ensure_ascii=False)}")
     RESULTS.mkdir(exist_ok=True)
