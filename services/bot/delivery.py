@@ -39,7 +39,7 @@ from services.bot.app import create_bot
 from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
 from shared.outbound import PlatformSender, Refused, RetryLater
-from shared.queue.contracts import DELIVER_NOTIFICATION, send
+from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
 from shared.queue.ratelimit import DeliveryLimits, Limiter, Outcome, create_limiter
 from shared.repo import outbox, users
 from shared.runtime import Database
@@ -294,17 +294,8 @@ def register(broker: dramatiq.Broker, settings: Settings, bot: Bot | None = None
     `senders` adds other platforms (the Matrix sender, given by whoever composes the worker)."""
     deliverer = Deliverer(settings, broker, bot, limits, senders)
 
-    async def deliver_notification(**kwargs: object) -> None:
-        payload = DELIVER_NOTIFICATION.parse(kwargs)
+    async def deliver_notification(payload: DeliverNotification) -> None:
         await deliverer.deliver(payload.outbox_id)
 
-    dramatiq.actor(
-        deliver_notification,
-        broker=broker,
-        actor_name=DELIVER_NOTIFICATION.actor_name,
-        queue_name=DELIVER_NOTIFICATION.queue_name,
-        max_retries=DELIVER_NOTIFICATION.max_retries,
-        min_backoff=500,
-        max_backoff=60_000,
-    )
+    DELIVER_NOTIFICATION.declare(broker, deliver_notification, min_backoff=500, max_backoff=60_000)
     return deliverer

@@ -18,7 +18,7 @@ from shared.config import CommunitiesConfig
 from shared.domain.requests import RequestStatus
 from shared.intake.outcome import IntakeDecision, apply_decision
 from shared.open311 import service_hint
-from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, DeliverNotification, send
+from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, ClassifyRequest, DeliverNotification, send
 from shared.repo.requests import get_request
 from shared.runtime import Database, load_config
 from shared.settings import Settings
@@ -79,16 +79,8 @@ class Intake:
 def register(broker: dramatiq.Broker, settings: Settings, **kwargs: object) -> Intake:
     intake = Intake(settings, broker, **kwargs)  # type: ignore[arg-type]
 
-    async def classify_request(**payload: object) -> None:
-        await intake.process(CLASSIFY_REQUEST.parse(payload).request_id)
+    async def classify_request(payload: ClassifyRequest) -> None:
+        await intake.process(payload.request_id)
 
-    dramatiq.actor(
-        classify_request,
-        broker=broker,
-        actor_name=CLASSIFY_REQUEST.actor_name,
-        queue_name=CLASSIFY_REQUEST.queue_name,
-        max_retries=CLASSIFY_REQUEST.max_retries,
-        min_backoff=500,
-        max_backoff=30_000,
-    )
+    CLASSIFY_REQUEST.declare(broker, classify_request, min_backoff=500, max_backoff=30_000)
     return intake

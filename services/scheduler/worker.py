@@ -14,7 +14,7 @@ import dramatiq
 
 from services.scheduler.jobs import JOBS
 from shared.config import CommunitiesConfig
-from shared.queue.contracts import RUN_JOB
+from shared.queue.contracts import RUN_JOB, RunJob
 from shared.runtime import Database, load_config
 from shared.settings import Settings
 
@@ -54,17 +54,8 @@ class JobRunner:
 def register(broker: dramatiq.Broker, settings: Settings, **kwargs: object) -> JobRunner:
     runner = JobRunner(settings, broker, **kwargs)  # type: ignore[arg-type]
 
-    async def run_job(**payload: object) -> None:
-        job = RUN_JOB.parse(payload)
+    async def run_job(job: RunJob) -> None:
         await runner.run(job.name, job.now)
 
-    dramatiq.actor(
-        run_job,
-        broker=broker,
-        actor_name=RUN_JOB.actor_name,
-        queue_name=RUN_JOB.queue_name,
-        max_retries=RUN_JOB.max_retries,
-        min_backoff=1_000,
-        max_backoff=30_000,
-    )
+    RUN_JOB.declare(broker, run_job, min_backoff=1_000, max_backoff=30_000)
     return runner

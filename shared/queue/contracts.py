@@ -8,6 +8,7 @@ validates the payload with the contract's schema.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -58,6 +59,18 @@ class Contract(Generic[P]):
 
     def parse(self, kwargs: dict) -> P:
         return self.payload.model_validate(kwargs)
+
+    def declare(self, broker: dramatiq.Broker, handle: Callable[[P], Awaitable[None]], *,
+                min_backoff: int, max_backoff: int) -> None:
+        """Declare this contract's actor on `broker`: each message is parsed into the payload and
+        handed to `handle` (an async function, run by dramatiq's AsyncIO middleware)."""
+
+        async def actor(**kwargs: object) -> None:
+            await handle(self.parse(kwargs))
+
+        actor.__name__ = self.actor_name.replace(".", "_")
+        dramatiq.actor(actor, broker=broker, actor_name=self.actor_name, queue_name=self.queue_name,
+                       max_retries=self.max_retries, min_backoff=min_backoff, max_backoff=max_backoff)
 
 
 CLASSIFY_REQUEST = Contract("intake.classify_request", "intake", ClassifyRequest)
