@@ -22,6 +22,14 @@ Localized = dict[Literal["zh", "en"], str]
 _HOURS = re.compile(r"^\d{2}:\d{2}-\d{2}:\d{2}$")
 
 
+def _check_shifts(spans: list[str], shape: str) -> list[str]:
+    """Shift spans `HH:MM-HH:MM`, each starting before it ends."""
+    for span in spans:
+        if not _HOURS.match(span) or span.split("-")[0] >= span.split("-")[1]:
+            raise ValueError(f"{shape} (start before end), got {span!r}")
+    return spans
+
+
 class ConfigError(ValueError):
     """The YAML file is wrong; the message names file, line and field."""
 
@@ -97,10 +105,7 @@ class Fridge(_Strict):
     @field_validator("shifts")
     @classmethod
     def _shifts(cls, value: list[str]) -> list[str]:
-        for span in value:
-            if not _HOURS.match(span) or span.split("-")[0] >= span.split("-")[1]:
-                raise ValueError(f"a shift must look like 08:00-08:30 (start before end), got {span!r}")
-        return value
+        return _check_shifts(value, "a shift must look like 08:00-08:30")
 
     @field_validator("summary_at")
     @classmethod
@@ -150,10 +155,7 @@ class BookHouse(_Strict):
     @field_validator("shifts")
     @classmethod
     def _shifts(cls, value: list[str]) -> list[str]:
-        for span in value:
-            if not _HOURS.match(span) or span.split("-")[0] >= span.split("-")[1]:
-                raise ValueError(f"a book-house shift must look like 09:00-13:00 (start before end), got {span!r}")
-        return value
+        return _check_shifts(value, "a book-house shift must look like 09:00-13:00")
 
     @field_validator("swap_hours")
     @classmethod

@@ -583,29 +583,26 @@ async def _answering_party(ctx: FlowContext, agreement_id: str, party_id: str) -
 
 
 async def on_agreement_answer(ctx: FlowContext, agreement_id: str, party_id: str, answer: str) -> list[Reply]:
-    if answer not in ("yes", "no"):
-        return _stale(ctx)
-    agreement, party = await _answering_party(ctx, agreement_id, party_id)
-    if agreement is None:
-        return _no(ctx)
-    result = await service.answer_agreement(ctx.session, ctx.config, agreement, party, answer == "yes", ctx.user, utcnow())
-    if result.result in ("stale", "already"):
-        return [Reply(t(ctx.locale, "mediation.answer_already"))]
-    await commit_and_deliver(ctx, result.outbox_ids or [])
-    return [Reply(t(ctx.locale, f"mediation.answer_{result.result}"))]
+    return await _party_answer(ctx, agreement_id, party_id, answer, service.answer_agreement, "mediation.answer_")
 
 
 async def on_followup(ctx: FlowContext, agreement_id: str, party_id: str, answer: str) -> list[Reply]:
+    return await _party_answer(ctx, agreement_id, party_id, answer, service.answer_followup, "mediation.followup_")
+
+
+async def _party_answer(ctx: FlowContext, agreement_id: str, party_id: str, answer: str, record,  # type: ignore[no-untyped-def]
+                        reply_prefix: str) -> list[Reply]:
+    """A party's yes/no on an agreement (accepting it, or saying whether it holds): checked, then recorded once."""
     if answer not in ("yes", "no"):
         return _stale(ctx)
     agreement, party = await _answering_party(ctx, agreement_id, party_id)
     if agreement is None:
         return _no(ctx)
-    result = await service.answer_followup(ctx.session, ctx.config, agreement, party, answer == "yes", ctx.user, utcnow())
+    result = await record(ctx.session, ctx.config, agreement, party, answer == "yes", ctx.user, utcnow())
     if result.result in ("stale", "already"):
         return [Reply(t(ctx.locale, "mediation.answer_already"))]
     await commit_and_deliver(ctx, result.outbox_ids or [])
-    return [Reply(t(ctx.locale, f"mediation.followup_{result.result}"))]
+    return [Reply(t(ctx.locale, f"{reply_prefix}{result.result}"))]
 
 
 def _once(step):  # type: ignore[no-untyped-def]
