@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from shared.logs import setup_logging
+from shared.runtime import use_uvloop
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("linju")
@@ -316,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     setup_logging(settings.log_level, settings.log_format, service=args.command)
+    use_uvloop()
     args.func(settings, args)
 
 

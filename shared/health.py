@@ -52,7 +52,7 @@ async def start(settings: Settings, host: str = "0.0.0.0") -> tuple[web.AppRunne
     """Serve the two paths on HEALTH_PORT in the running loop; None when the port is 0."""
     if not settings.health_port:
         return None
-    database = Database.connect(settings, pool_size=1)
+    database = Database.connect(settings, pool_size=2)
     runner = web.AppRunner(health_app(settings, database), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, settings.health_port).start()

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.bot.handlers import create_root_router
 from services.bot.handlers.errors import answer_unhandled
 from services.bot.isolation import PersonIsolation
-from services.bot.middlewares import FlowContextMiddleware
+from services.bot.middlewares import ClaimLaneMiddleware, FlowContextMiddleware
 from services.bot.storage import DegradingStorage
+from shared.claim_lane import ClaimLane, asyncpg_dsn
 from shared.config import CommunitiesConfig
 from shared.queue.contracts import send_async
 from shared.settings import Settings
@@ -32,6 +33,12 @@ def create_bot(settings: Settings) -> Bot:
     if settings.telegram_api_base:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     return Bot(token=bot_token(settings), session=session)
+
+
+def create_claim_lane(settings: Settings) -> ClaimLane | None:
+    """The claim lane on PostgreSQL (it reads through the raw driver); None on SQLite."""
+    dsn = asyncpg_dsn(settings.database_url)
+    return ClaimLane(dsn) if dsn else None
 
 
 def create_storage(settings: Settings) -> BaseStorage:
@@ -55,6 +62,7 @@ def create_dispatcher(
     broker: dramatiq.Broker,
     storage: BaseStorage | None = None,
     max_requests_per_hour: int = 10,
+    claim_lane: ClaimLane | None = None,
 ) -> Dispatcher:
     # One update at a time per person: a burst is handled in order (flood control, conversation state).
     dispatcher = Dispatcher(storage=storage or MemoryStorage(), events_isolation=PersonIsolation())
@@ -64,6 +72,8 @@ def create_dispatcher(
 
     middleware = FlowContextMiddleware(sessions, config, enqueue, max_requests_per_hour)
     dispatcher.message.outer_middleware(middleware)
+    if claim_lane is not None:
+        dispatcher.callback_query.outer_middleware(ClaimLaneMiddleware(claim_lane))  # before the session
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_router(create_root_router())
     # Last line: whatever nothing else handled still gets a plain answer, never silence.

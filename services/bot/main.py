@@ -10,7 +10,7 @@ from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from services.bot.app import create_bot, create_dispatcher, create_storage
+from services.bot.app import create_bot, create_claim_lane, create_dispatcher, create_storage
 from shared.i18n import t
 from shared.queue.broker import create_broker
 from shared.runtime import Database, load_config
@@ -68,9 +68,10 @@ async def run_bot(settings: Settings, stop: asyncio.Event, *, broker=None) -> No
     database = Database.connect(settings)
     broker = broker or create_broker(settings)
     bot = create_bot(settings)
+    claim_lane = create_claim_lane(settings)
     dispatcher = create_dispatcher(config=config, sessions=database.sessions, broker=broker,
                                    storage=create_storage(settings),
-                                   max_requests_per_hour=settings.max_requests_per_hour)
+                                   max_requests_per_hour=settings.max_requests_per_hour, claim_lane=claim_lane)
     try:
         await set_commands(bot)
         if settings.webhook_enabled:
@@ -88,4 +89,6 @@ async def run_bot(settings: Settings, stop: asyncio.Event, *, broker=None) -> No
     finally:
         await dispatcher.storage.close()
         await bot.session.close()
+        if claim_lane is not None:
+            await claim_lane.close()
         await database.close()

@@ -9,13 +9,16 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
-from aiogram.types import TelegramObject, User as TgUser
+from aiogram.types import CallbackQuery, TelegramObject, User as TgUser
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.bot.handlers.callbacks import answer_press
+from shared.claim_lane import ClaimLane, claimed_task_id
 from shared.config import CommunitiesConfig
 from shared.flows.context import Enqueue, FlowContext
+from shared.flows.reply import Reply
 from shared.i18n import normalize_locale, t
 from shared.repo.users import find_user, get_or_create_user, mark_reachable
 
@@ -30,6 +33,35 @@ def _username_of(bot: Bot | None):  # type: ignore[no-untyped-def]
         except Exception:  # noqa: BLE001 - a link is a convenience; the flow falls back to a code
             return None
     return username
+
+
+class ClaimLaneMiddleware(BaseMiddleware):
+    """Presses of Claim go through the claim lane (shared/claim_lane.py) before anything else: most
+    of a crowd is answered from one read, and only presses that can still win reach the full flow
+    (`handler`: the session middleware and `on_button`, which answer those presses themselves)."""
+
+    def __init__(self, lane: ClaimLane):
+        self.lane = lane
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        task_id = claimed_task_id(event.data) if isinstance(event, CallbackQuery) else None
+        if task_id is None or tg_user is None or tg_user.is_bot:
+            return await handler(event, data)
+
+        async def full() -> list[Reply]:
+            await handler(event, data)
+            return []
+
+        replies = await self.lane.press("telegram", str(tg_user.id), task_id, full)
+        if replies:
+            await answer_press(event, replies)
+        return None
 
 
 class FlowContextMiddleware(BaseMiddleware):

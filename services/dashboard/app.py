@@ -67,7 +67,7 @@ def build(settings: Settings, database: Database, broker: dramatiq.Broker) -> Da
 
 
 async def start_dashboard(settings: Settings, broker: dramatiq.Broker) -> tuple[web.AppRunner, Database]:
-    database = Database.connect(settings, pool_size=3)
+    database = Database.connect(settings, pool_size=5)
     runner = web.AppRunner(create_app(build(settings, database, broker)), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.dashboard_host, settings.dashboard_port).start()

@@ -113,7 +113,7 @@ async def run_jobs(job_list: list[Job], stop: asyncio.Event) -> None:
 async def run_scheduler(settings: Settings, stop: asyncio.Event, *, broker: dramatiq.Broker | None = None,
                         clock: Clock = utcnow) -> None:
     broker = broker or create_broker(settings)
-    database = Database.connect(settings, pool_size=2)
+    database = Database.connect(settings, pool_size=4)
     log.info("scheduler started", extra={"tick_seconds": settings.scheduler_tick_seconds})
     try:
         await run_jobs(default_jobs(settings, database, broker, clock=clock), stop)

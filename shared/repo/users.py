@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import String, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import IdentityLink, User
@@ -31,14 +33,21 @@ async def get_or_create_user(
     return user
 
 
-async def find_user(session: AsyncSession, platform: str, external_id: str) -> User | None:
-    """The user this account acts as: the user it was linked to (docs/matrix.md), else its own row."""
+@cache
+def _find_user_statement() -> Any:
+    # Built once: it runs for every update the bot handles.
+    platform, external_id = bindparam("platform", type_=String), bindparam("external_id", type_=String)
     linked = select(IdentityLink.user_id).where(IdentityLink.platform == platform,
                                                 IdentityLink.external_id == external_id)
     # One round trip: the account's own row and the linked user's row, if any; the link wins.
-    rows = (await session.execute(
-        select(User).where(or_(and_(User.platform == platform, User.external_id == external_id),
-                               User.id.in_(linked))))).scalars().all()
+    return select(User).where(or_(and_(User.platform == platform, User.external_id == external_id),
+                                  User.id.in_(linked)))
+
+
+async def find_user(session: AsyncSession, platform: str, external_id: str) -> User | None:
+    """The user this account acts as: the user it was linked to (docs/matrix.md), else its own row."""
+    rows = (await session.execute(_find_user_statement(),
+                                  {"platform": platform, "external_id": external_id})).scalars().all()
     if len(rows) <= 1:
         return rows[0] if rows else None
     return next(u for u in rows if (u.platform, u.external_id) != (platform, external_id))

@@ -14,7 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
 from services.bot import delivery
-from services.bot.app import create_dispatcher
+from services.bot.app import create_claim_lane, create_dispatcher
 from services.intake import worker as intake_worker
 from services.scheduler import worker as jobs_worker
 from sqlalchemy import func, select
@@ -98,8 +98,11 @@ async def pipeline(db, database_url, broker, config) -> AsyncIterator[Pipeline]:
     deliverer = delivery.register(broker, settings, bot=bot)
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
-    dispatcher = create_dispatcher(config=config, sessions=db.sessions, broker=broker)
+    claim_lane = create_claim_lane(settings)  # on PostgreSQL, as the bot runs (None on SQLite)
+    dispatcher = create_dispatcher(config=config, sessions=db.sessions, broker=broker, claim_lane=claim_lane)
     yield Pipeline(dispatcher, bot, telegram, broker, worker, Updates(), settings, intake, db)
+    if claim_lane is not None:
+        await claim_lane.close()
     worker.stop()
     # Resources bound to the worker's (now stopped) loop are dropped with it.
     del deliverer

@@ -183,6 +183,36 @@ async def test_claim_race_has_exactly_one_winner(crew, db, claimers):
         assert stored.status == "claimed" and stored.claimer_id == ids[results.index(True)]
 
 
+async def test_a_crowd_pressing_claim_in_the_bot_gets_one_winner_and_everyone_else_told(crew, db):
+    """200 approved volunteers press Claim on the same offer at once, through the bot (on PostgreSQL
+    the claim lane answers most of them from one read; on SQLite every press runs the full flow)."""
+    p = crew
+    crowd = [900000 + i for i in range(200)]
+    for telegram_id in crowd:
+        await approved_volunteer(db, telegram_id, "zjy")
+    async with db.sessions() as session:
+        task, _ = await volunteering.create_task(session, p.intake.config, community="zjy", skill="errands",
+                                                 title="搬米", details="3楼 王阿姨", place=None,
+                                                 window_start=utcnow(), window_end=utcnow() + timedelta(hours=2))
+        await session.commit()
+    await asyncio.gather(*(p.feed(p.updates.press(v, f"tk:claim:{task.id}", chat_id=VOLUNTEER_CHAT_ZJY))
+                           for v in crowd))
+    answers = {v: p.telegram.sent(v) for v in crowd}
+    assert all(len(sent) == 1 for sent in answers.values())  # every press answered once, privately
+    winners = [v for v, sent in answers.items() if "3楼 王阿姨" in sent[0].text]
+    assert len(winners) == 1
+    assert all("「搬米」已经有人认领" in sent[0].text for v, sent in answers.items() if v != winners[0])
+    async with db.sessions() as session:
+        stored = await session.get(Task, task.id)
+        winner = await get_or_create_user(session, "telegram", str(winners[0]))
+    assert (stored.status, stored.claimer_id) == ("claimed", winner.id)
+    # The same press delivered again (Telegram retries an update) changes nothing.
+    await p.feed(p.updates.press(winners[0], f"tk:claim:{task.id}"))
+    assert "已经有人认领" in p.telegram.sent(winners[0])[-1].text
+    async with db.sessions() as session:
+        assert (await session.get(Task, task.id)).claimer_id == winner.id
+
+
 async def test_scheduler_reminds_reoffers_alerts_and_expires(crew, db, config):
     p = crew
     start = utcnow() + timedelta(hours=5)

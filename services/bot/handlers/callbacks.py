@@ -8,9 +8,15 @@ from aiogram.types import CallbackQuery
 from services.bot.render import edit_reply, send_replies
 from shared.flows.context import FlowContext
 from shared.flows.dispatch import handle_action
+from shared.flows.reply import Reply
 
 async def on_button(query: CallbackQuery, flow: FlowContext) -> None:
-    replies = await handle_action(flow, query.data)
+    await answer_press(query, await handle_action(flow, query.data))
+
+
+async def answer_press(query: CallbackQuery, replies: list[Reply]) -> None:
+    """Acknowledge the press, then show the replies: in place of the pressed message when the first
+    reply says so, else as new messages, always in the person's private chat."""
     await query.answer()
     chat_id = query.message.chat.id if query.message else query.from_user.id
     if query.message is not None and query.message.chat.type != "private":
