@@ -223,12 +223,32 @@ async def comment(session: AsyncSession, request: Request, user: User, text: str
 
 # --- duplicates ------------------------------------------------------------------------------
 
+MERGEABLE = frozenset({RequestStatus.ROUTED, RequestStatus.IN_PROGRESS})
+
+
+def merge_refusal(duplicate: Request, into: Request) -> str | None:
+    """Why `duplicate` cannot be merged into `into` as they stand (None: it may be).
+
+    "self": the same request; "other_community": another community's request; "target_closed":
+    the target is no longer open (closed, withdrawn or itself merged away); "not_open": the
+    duplicate is not being handled (only routed or in-progress requests are merged).
+    """
+    if into.id == duplicate.id:
+        return "self"
+    if into.community_code != duplicate.community_code:
+        return "other_community"
+    if into.status not in OPEN_STATUSES:
+        return "target_closed"
+    if duplicate.status not in MERGEABLE:
+        return "not_open"
+    return None
+
+
 async def _close_as_duplicate(session: AsyncSession, duplicate: Request, into: Request, actor: str) -> bool:
-    if into.id == duplicate.id or into.community_code != duplicate.community_code or into.status not in OPEN_STATUSES:
+    if merge_refusal(duplicate, into) is not None:
         return False
     closed = await transition(session, duplicate.id, RequestStatus.CLOSED,
-                              only_from={RequestStatus.ROUTED, RequestStatus.IN_PROGRESS},
-                              duplicate_of_id=into.id, closed_at=utcnow())
+                              only_from=set(MERGEABLE), duplicate_of_id=into.id, closed_at=utcnow())
     if closed is None:
         return False
     if duplicate.user_id is not None and duplicate.user_id != into.user_id:

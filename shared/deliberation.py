@@ -737,16 +737,47 @@ async def community_topics(session: AsyncSession, community: str, *, limit: int 
     return list(await session.scalars(stmt))
 
 
-async def board(session: AsyncSession, community: str, *, per_step: int = 10) -> dict[int, list[DelibTopic]]:
-    """The staff board: topics of the community by step (1–4), newest first; answered ones left out."""
-    stmt = (select(DelibTopic).where(DelibTopic.community_code == community, DelibTopic.stage != str(Stage.ANSWERED))
-            .order_by(DelibTopic.updated_at.desc(), DelibTopic.id.desc()).limit(per_step * 8))
-    steps: dict[int, list[DelibTopic]] = {1: [], 2: [], 3: [], 4: []}
-    for topic in await session.scalars(stmt):
-        bucket = steps[rules.STEP_OF[Stage(topic.stage)]]
-        if len(bucket) < per_step:
-            bucket.append(topic)
+BOARD_CLOSED = 5  # `board(..., closed_apart=True)`: closed topics in a bucket of their own
+
+
+async def board(session: AsyncSession, community: str | None, *, per_step: int = 10,
+                closed_apart: bool = False) -> dict[int, list[DelibTopic]]:
+    """The staff board: topics by step (1–4), newest activity first; answered ones left out.
+
+    `community` None means every community (admins). With `closed_apart`, closed topics are
+    listed under BOARD_CLOSED instead of step 4. Each bucket is its own query, so a long
+    tail of closed topics never crowds out the live ones.
+    """
+    buckets: dict[int, list[str]] = {}
+    for stage, step in rules.STEP_OF.items():
+        if stage == Stage.ANSWERED:
+            continue
+        bucket = BOARD_CLOSED if closed_apart and stage == Stage.CLOSED else step
+        buckets.setdefault(bucket, []).append(str(stage))
+    steps: dict[int, list[DelibTopic]] = {}
+    for bucket in sorted(buckets):
+        stmt = select(DelibTopic).where(DelibTopic.stage.in_(buckets[bucket]))
+        if community is not None:
+            stmt = stmt.where(DelibTopic.community_code == community)
+        stmt = stmt.order_by(DelibTopic.updated_at.desc(), DelibTopic.id.desc()).limit(per_step)
+        steps[bucket] = list(await session.scalars(stmt))
     return steps
+
+
+def event_text(locale: str, event: DelibEvent) -> str:
+    """One line of the public timeline (without its time), as the chat and the dashboard show it."""
+    params = {k: v for k, v in (event.data or {}).items() if isinstance(v, (str, int, float))}
+    if event.kind == "comment_hidden":
+        params["reason"] = t(locale, f"deliberation.reason_{params.get('reason', 'offtopic')}")
+    if event.kind == "vote_opened":
+        params["mode"] = t(locale, "deliberation.secret" if params.get("mode") == "secret" else "deliberation.open")
+    if event.kind == "vote_closed":
+        params["verdict"] = t(locale, f"deliberation.verdict_{params.get('result', 'no_quorum')}",
+                              option=params.get("option", ""))
+    try:
+        return t(locale, f"deliberation.tl_{event.kind}", **params)
+    except (KeyError, IndexError):
+        return event.kind
 
 
 # --- the person's own data (PIPL: /mydata, /forgetme) --------------------------------------------

@@ -5,7 +5,7 @@ Operations return outbox ids to deliver after the caller commits (see shared.flo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,10 +17,11 @@ from shared.clock import as_utc, utcnow
 from shared.config import CommunitiesConfig
 from shared.db.models import OutboxMessage, Request, Task, User, Volunteer
 from shared.db.upsert import insert_for
+from shared.domain.requests import OPEN_STATUSES
 from shared.domain.tasks import ACTIVE, TaskStatus, available, valid_hours
 from shared.flows import actions
 from shared.flows.reply import Button, Reply, rows
-from shared.flows.texts import community_name, format_due
+from shared.flows.texts import category_name, community_name, format_due
 from shared.i18n import t
 from shared.repo import tasks as task_repo
 from shared.repo.outbox import queue_notification
@@ -125,6 +126,69 @@ async def create_task(session: AsyncSession, config: CommunitiesConfig, *, commu
     if request_id is not None:
         await add_event(session, request_id, "task_created", skill=skill)
     return task, await offer(session, config, task)
+
+
+# Windows staff pick for a new task (chat `/task`, the dashboard): local day offset and hours.
+WINDOWS = ("today_pm", "tomorrow_am", "tomorrow_pm", "in2_am")
+_WINDOW_SPANS = {"today_pm": (0, (14, 17)), "tomorrow_am": (1, (9, 12)), "tomorrow_pm": (1, (14, 17)),
+                 "in2_am": (2, (9, 12))}
+
+
+def window_for(code: str, now: datetime, tz: str) -> tuple[datetime, datetime]:
+    """The window named `code` (one of WINDOWS) in the communities' time zone, stored in UTC."""
+    local = now.astimezone(ZoneInfo(tz)).replace(minute=0, second=0, microsecond=0)
+    day, (start_h, end_h) = _WINDOW_SPANS[code]
+    base = local + timedelta(days=day)
+    # Stored in UTC like every other time (SQLite keeps no time zone).
+    return base.replace(hour=start_h).astimezone(UTC), base.replace(hour=end_h).astimezone(UTC)
+
+
+def default_task_title(request: Request) -> str:
+    """The title a task made from a request gets unless staff write one: category and number (offers go out in zh)."""
+    return f"{category_name('zh', request.category)} {request.number}"
+
+
+@dataclass
+class RequestTask:
+    """What `task_for_request` did: result "ok", or why nothing was made.
+
+    "unknown_skill": not a configured skill; "bad_hours": estimated hours outside (0, 24];
+    "window_over": the chosen window has already ended; "not_open": the request is no longer open; "exists": the request already has an
+    active volunteer task.
+    """
+
+    result: str
+    task: Task | None = None
+    outbox_ids: OutboxIds = field(default_factory=list)
+
+
+async def task_for_request(session: AsyncSession, config: CommunitiesConfig, request: Request, staff: User, *,
+                           skill: str, details: str | None, title: str | None = None, place: str | None = None,
+                           window: tuple[datetime, datetime] | None = None, est_hours: float = 1.0) -> RequestTask:
+    """Staff turn an open request into a volunteer task (one active task per request) and offer it.
+
+    The request's row is locked first (PostgreSQL; SQLite serialises writers), so two
+    concurrent attempts for the same request make one task. Without a `window` the task
+    runs from the next hour until the request's due time (`default_window`).
+    """
+    if config.skill(skill) is None:
+        return RequestTask("unknown_skill")
+    if not valid_hours(est_hours):
+        return RequestTask("bad_hours")
+    now = utcnow()
+    start, end = window or default_window(now, request.due_at)
+    if as_utc(end) <= now:
+        return RequestTask("window_over")
+    status = await session.scalar(select(Request.status).where(Request.id == request.id).with_for_update())
+    if status not in OPEN_STATUSES:
+        return RequestTask("not_open")
+    if await has_active_task(session, request.id):
+        return RequestTask("exists")
+    task, ids = await create_task(session, config, community=request.community_code, skill=skill,
+                                  title=title or default_task_title(request), details=details, place=place,
+                                  window_start=start, window_end=end, est_hours=est_hours, source="request",
+                                  request_id=request.id, created_by=staff.id)
+    return RequestTask("ok", task, ids)
 
 
 async def matching_volunteers(session: AsyncSession, config: CommunitiesConfig, task: Task, *, wider: bool) -> list[Volunteer]:

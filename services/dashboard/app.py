@@ -13,7 +13,16 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import text
 
-from services.dashboard import auth, open311, ops, programmes, reports_views, requests_views
+from services.dashboard import (
+    auth,
+    open311,
+    ops,
+    programmes,
+    reports_views,
+    request_tools,
+    requests_views,
+    topics_views,
+)
 from services.dashboard.context import DASHBOARD, Dashboard
 from shared.queue.broker import create_broker, redis_answers
 from shared.queue.contracts import send_async
@@ -34,8 +43,8 @@ def create_app(dash: Dashboard) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
     app.router.add_get("/", index)
-    app.router.add_routes(auth.routes() + requests_views.routes() + programmes.routes() + reports_views.routes()
-                          + ops.routes() + open311.routes())
+    app.router.add_routes(auth.routes() + request_tools.routes() + requests_views.routes() + programmes.routes()
+                          + topics_views.routes() + reports_views.routes() + ops.routes() + open311.routes())
     app.router.add_static("/static/", HERE / "static")
     return app
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from services.dashboard.context import dashboard, read_form, viewer
 from services.dashboard.render import page
-from shared import casework
-from shared.db.models import Referral, Request, RequestEvent, User
+from shared import casework, volunteering
+from shared.db.models import Referral, Request, RequestEvent, Task, User
 from shared.domain.requests import OPEN_STATUSES, RequestStatus
 from shared.domain.text import MAX_REQUEST_CHARS, clean_text, has_words
 from shared.flows.cards import is_overdue, timeline_lines
@@ -27,7 +27,12 @@ from shared.taxonomy import LABELS
 log = logging.getLogger("linju.dashboard")
 
 FLASHES = frozenset({"taken", "replied", "resolved", "category", "reassigned", "referred", "referral_answered",
-                     "already", "refused", "empty", "bad_reference"})
+                     "already", "refused", "empty", "bad_reference",
+                     # services/dashboard/request_tools.py
+                     "merged", "merge_bad_number", "merge_not_found", "merge_self", "merge_other_community",
+                     "merge_target_closed", "merge_not_open", "task_created", "task_exists", "task_not_open",
+                     "task_window_over", "task_bad_title", "task_bad_details", "task_bad_place", "task_bad_hours"})
+MERGE_TARGETS_SHOWN = 50
 ACTIONS = ("take", "reply", "resolve", "category", "reassign", "refer", "referral_answered")
 REFERENCE_LIMIT = 60  # as in chat (shared.flows.staff)
 STATUS_CHOICES = ("open", *[s.value for s in RequestStatus])
@@ -74,7 +79,7 @@ def _request_id(request: web.Request) -> int:
     return int(text)
 
 
-async def _visible_request(session, request: web.Request) -> Request:  # type: ignore[no-untyped-def]
+async def visible_request(session, request: web.Request) -> Request:  # type: ignore[no-untyped-def]
     """The request named in the path, if the viewer may see it; another community's is "not found"."""
     found = await session.get(Request, _request_id(request))
     if found is None or not viewer(request).may_see(found.community_code):
@@ -85,12 +90,19 @@ async def _visible_request(session, request: web.Request) -> Request:  # type: i
 async def detail(request: web.Request) -> web.Response:
     dash, who = dashboard(request), viewer(request)
     async with dash.database.sessions() as session:
-        found = await _visible_request(session, request)
+        found = await visible_request(session, request)
         events = list(await session.scalars(select(RequestEvent).where(RequestEvent.request_id == found.id)
                                             .order_by(RequestEvent.created_at, RequestEvent.id)))
         referrals = list(await session.scalars(select(Referral).where(Referral.request_id == found.id)))
         resident = await session.get(User, found.user_id) if found.user_id else None
         assignee = await session.get(User, found.assignee_id) if found.assignee_id else None
+        tasks = list(await session.scalars(select(Task).where(Task.request_id == found.id).order_by(Task.id)))
+        has_task = await volunteering.has_active_task(session, found.id)
+        # Open requests of the same community this one could be merged into (offered, not imposed).
+        merge_targets = list(await session.scalars(
+            select(Request).where(Request.community_code == found.community_code, Request.id != found.id,
+                                  Request.status.in_([str(s) for s in OPEN_STATUSES]))
+            .order_by(Request.created_at.desc()).limit(MERGE_TARGETS_SHOWN)))
     timeline = timeline_lines(dash.config, events, who.locale, for_resident=False)
     flash = request.query.get("done")
     return page(request, "detail.html", {
@@ -102,6 +114,11 @@ async def detail(request: web.Request) -> web.Response:
         "waiting_referral": any(ref.answered_at is None for ref in referrals),
         "open": found.status in OPEN_STATUSES, "may_reply": found.status in OPEN_STATUSES or found.status == RequestStatus.RESOLVED,
         "may_take": found.status == RequestStatus.ROUTED, "is_overdue": is_overdue(found),
+        "may_merge": found.status in casework.MERGEABLE, "merge_targets": merge_targets,
+        "tasks": tasks, "may_task": found.status in OPEN_STATUSES and not has_task,
+        "skills": dash.config.defaults.volunteer_skills, "windows": volunteering.WINDOWS,
+        "task_title": volunteering.default_task_title(found),
+        "skill_name": lambda code: volunteering.skill_name(dash.config, code, who.locale),
         "flash": flash if flash in FLASHES else None})
 
 
@@ -113,7 +130,7 @@ async def act(request: web.Request) -> web.Response:
     dash, who = dashboard(request), viewer(request)
     form = await read_form(request)
     async with dash.database.sessions() as session:
-        found = await _visible_request(session, request)
+        found = await visible_request(session, request)
         back = f"/requests/{found.id}"
         staff = await session.get(User, who.user_id)
         argument = str(form.get("value", ""))

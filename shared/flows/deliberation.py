@@ -215,19 +215,7 @@ async def show_timeline(ctx: FlowContext, topic_id: str) -> list[Reply]:
         return _say(ctx, "deliberation.not_found")
     lines = []
     for event in await service.timeline(ctx.session, topic.id):
-        params = {k: v for k, v in (event.data or {}).items() if isinstance(v, (str, int, float))}
-        if event.kind == "comment_hidden":
-            params["reason"] = t(ctx.locale, f"deliberation.reason_{params.get('reason', 'offtopic')}")
-        if event.kind == "vote_opened":
-            params["mode"] = t(ctx.locale, "deliberation.secret" if params.get("mode") == "secret" else "deliberation.open")
-        if event.kind == "vote_closed":
-            params["verdict"] = t(ctx.locale, f"deliberation.verdict_{params.get('result', 'no_quorum')}",
-                                  option=params.get("option", ""))
-        try:
-            text = t(ctx.locale, f"deliberation.tl_{event.kind}", **params)
-        except (KeyError, IndexError):
-            text = event.kind
-        lines.append(f"{as_utc(event.created_at).strftime('%m-%d %H:%M')} {text}")
+        lines.append(f"{as_utc(event.created_at).strftime('%m-%d %H:%M')} {service.event_text(ctx.locale, event)}")
     return [Reply(t(ctx.locale, "deliberation.timeline_title", id=topic.id, title=topic.title) + "\n" + "\n".join(lines),
                   rows(service.view_button(ctx.locale, topic.id)))]
 

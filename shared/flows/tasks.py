@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from shared import volunteering
 from shared.clock import utcnow
 from shared.db.models import Task
-from shared.domain.requests import OPEN_STATUSES
 from shared.domain.tasks import ACTIVE, TaskStatus
 from shared.domain.text import clean_text, has_words
 from shared.flows import actions
@@ -19,11 +16,10 @@ from shared.flows.context import FlowContext
 from shared.flows.deliver import commit_and_deliver
 from shared.flows.guard import is_staff_for, staff_request
 from shared.flows.reply import Button, Reply, rows
-from shared.flows.texts import category_name
 from shared.i18n import t
 
 HOURS = re.compile(r"(\d+(?:[.,]\d+)?)")
-WINDOWS = ("today_pm", "tomorrow_am", "tomorrow_pm", "in2_am")
+WINDOWS = volunteering.WINDOWS
 
 
 async def _task(ctx: FlowContext, task_id: str) -> Task | None:
@@ -160,17 +156,14 @@ async def from_request(ctx: FlowContext, request_id: str, skill: str) -> list[Re
     request, refusal = await staff_request(ctx, request_id)
     if request is None:
         return refusal
-    if ctx.config.skill(skill) is None or request.status not in OPEN_STATUSES:
-        return [Reply(t(ctx.locale, "errors.stale_button"))]
-    if await volunteering.has_active_task(ctx.session, request.id):
+    made = await volunteering.task_for_request(ctx.session, ctx.config, request, ctx.user, skill=skill,
+                                               details=request.text)
+    if made.result == "exists":
         return [Reply(t(ctx.locale, "tasks.exists", number=request.number))]
-    start, end = volunteering.default_window(utcnow(), request.due_at)
-    title = f"{category_name('zh', request.category)} {request.number}"
-    task, ids = await volunteering.create_task(
-        ctx.session, ctx.config, community=request.community_code, skill=skill, title=title, details=request.text,
-        place=None, window_start=start, window_end=end, source="request", request_id=request.id, created_by=ctx.user.id)
-    await commit_and_deliver(ctx, ids)
-    return [Reply(t(ctx.locale, "tasks.created", title=task.title, offers=len(ids)))]
+    if made.task is None:
+        return [Reply(t(ctx.locale, "errors.stale_button"))]
+    await commit_and_deliver(ctx, made.outbox_ids)
+    return [Reply(t(ctx.locale, "tasks.created", title=made.task.title, offers=len(made.outbox_ids)))]
 
 
 async def new_task(ctx: FlowContext) -> list[Reply]:
@@ -202,22 +195,13 @@ async def new_task_text(ctx: FlowContext, text: str | None) -> list[Reply]:
     return [Reply(t(ctx.locale, "tasks.ask_window"), rows(*buttons))]
 
 
-def window_for(code: str, now: datetime, tz: str) -> tuple[datetime, datetime]:
-    local = now.astimezone(ZoneInfo(tz)).replace(minute=0, second=0, microsecond=0)
-    day, (start_h, end_h) = {"today_pm": (0, (14, 17)), "tomorrow_am": (1, (9, 12)), "tomorrow_pm": (1, (14, 17)),
-                             "in2_am": (2, (9, 12))}[code]
-    base = local + timedelta(days=day)
-    # Stored in UTC like every other time (SQLite keeps no time zone).
-    return base.replace(hour=start_h).astimezone(UTC), base.replace(hour=end_h).astimezone(UTC)
-
-
 async def new_task_window(ctx: FlowContext, code: str) -> list[Reply]:
     form = ctx.state.get("task") or {}
     if code not in WINDOWS or "title" not in form or "skill" not in form:
         return [Reply(t(ctx.locale, "errors.stale_button"))]
     if ctx.user.community_code is None or not is_staff_for(ctx, ctx.user.community_code):
         return [Reply(t(ctx.locale, "errors.not_allowed"))]
-    start, end = window_for(code, utcnow(), ctx.config.defaults.timezone)
+    start, end = volunteering.window_for(code, utcnow(), ctx.config.defaults.timezone)
     ctx.state.clear()
     task, ids = await volunteering.create_task(
         ctx.session, ctx.config, community=ctx.user.community_code, skill=form["skill"], title=form["title"],
