@@ -594,13 +594,9 @@ async def record_pickup(session: AsyncSession, config: CommunitiesConfig, sessio
         locale, "activities.pickup_note" if allowed else "activities.pickup_flag_guardian",
         child=child.name, name=name, title=title_of(activity, locale))))]
     if not allowed:
-        chat_id = config.community(activity.community_code).staff_chat_id
-        if chat_id is not None:
-            from shared.repo.outbox import queue_notification
-
-            outbox.append(await queue_notification(session, key=f"g:{key}", chat_id=chat_id, text=t(
-                STAFF_LOCALE, "activities.pickup_flag_staff", child=child.name, name=name,
-                title=activity.title, allowed="、".join(child.pickup or []))))
+        outbox += await notify.to_group(session, config, activity.community_code, "staff", f"g:{key}", t(
+            STAFF_LOCALE, "activities.pickup_flag_staff", child=child.name, name=name,
+            title=activity.title, allowed="、".join(child.pickup or [])))
     return ("ok" if allowed else "flagged"), _ids(*outbox)
 
 
@@ -764,13 +760,11 @@ async def _term_summaries(session: AsyncSession, config: CommunitiesConfig, now:
                 locale, "activities.summary", who=await who_text(session, locale, enrolment),
                 title=title_of(activity, locale), present=n, held=held,
                 rate=f"{rules.attendance_rate(n, held):.0%}"))))
-        chat_id = config.community(activity.community_code).staff_chat_id
-        if chat_id is not None:
-            from shared.repo.outbox import queue_notification
-
-            outbox.append(await queue_notification(session, key=f"g:ac_summary:{activity.id}", chat_id=chat_id,
-                                                   text=await stats_text(session, config, activity.community_code,
-                                                                         STAFF_LOCALE, [activity.id])))
+        if notify.groups_of(config, activity.community_code, "staff"):
+            outbox += await notify.to_group(session, config, activity.community_code, "staff",
+                                            f"g:ac_summary:{activity.id}",
+                                            await stats_text(session, config, activity.community_code,
+                                                             STAFF_LOCALE, [activity.id]))
     return _ids(*outbox)
 
 

@@ -24,7 +24,6 @@ from shared.domain import fridge as clock_rules
 from shared.domain.books import BookStatus, HoldStatus
 from shared.domain.tasks import TaskStatus
 from shared.i18n import t
-from shared.repo.outbox import queue_notification
 
 PLAN_DAYS = 7
 SHIFT_SKILL = "book_duty"
@@ -147,17 +146,19 @@ async def monthly_summary(session: AsyncSession, config: CommunitiesConfig, now:
     outbox: list[int | None] = []
     local_now = clock_rules.local(now, config.defaults.timezone)
     for house in _houses(config):
-        community = config.community(house.community)
-        if community.staff_chat_id is None or (local_now.day == 1 and local_now.strftime("%H:%M") < house.config.summary_at):
+        groups = notify.groups_of(config, house.community, "staff")
+        if not groups or (local_now.day == 1 and local_now.strftime("%H:%M") < house.config.summary_at):
             continue
         first, after = previous_month(local_now.date())
         key = f"g:bk_month:{house.code}:{first:%Y-%m}"
         if await session.scalar(select(func.count()).select_from(Book).where(Book.house_code == house.code)) == 0:
             continue   # a house nobody has used yet has nothing to report
-        if await session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+        keys = [group.key(key) for group in groups]
+        if await session.scalar(select(func.count()).select_from(OutboxMessage)
+                                .where(OutboxMessage.key.in_(keys))) == len(keys):
             continue
         figures = await month_figures(session, config, house, first, after)
         text = t(notify.STAFF_LOCALE, "book_house.month_summary", house=house.config.name["zh"],
                  year=first.year, month=first.month, **figures)
-        outbox.append(await queue_notification(session, key=key, chat_id=community.staff_chat_id, text=text))
+        outbox += await notify.to_group(session, config, house.community, "staff", key, text)
     return [i for i in outbox if i]

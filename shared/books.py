@@ -438,12 +438,8 @@ async def pick_day(session: AsyncSession, config: CommunitiesConfig, hold_id: in
                 Button(t(locale, "books.confirm_handover"), actions.make("bkh", "ok", hold.id))))))
     else:
         for prefix, kind in (("g", "staff"), ("v", "volunteer")):
-            group = notify.group_of(config, book.community_code, kind)
-            if group is not None:
-                from shared.repo.outbox import queue_notification
-
-                outbox.append(await queue_notification(session, key=f"{prefix}:{key}", chat_id=group[1], text=text,
-                                                       platform=group[0], options=Reply(text, buttons).options_json()))
+            outbox += await notify.to_group(session, config, book.community_code, kind, f"{prefix}:{key}", text,
+                                            options=Reply(text, buttons).options_json())
     return "ok", _ids(*outbox)
 
 
@@ -591,14 +587,10 @@ async def swap_day_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
                 rows_.append(_row(user, f"bk_swap:{house.code}:{day:%Y%m%d}:{stage}",
                                   Reply(swap_text(locale, house, day, stage))))
             outbox += await queue_many(session, rows_)
-            from shared.repo.outbox import queue_notification
-
             for prefix, kind in (("g", "staff"), ("v", "volunteer")):
-                group = notify.group_of(config, community.code, kind)
-                if group is not None:
-                    outbox += _ids(await queue_notification(
-                        session, key=f"{prefix}:bk_swap:{house.code}:{day:%Y%m%d}:{stage}", chat_id=group[1],
-                        platform=group[0], text=swap_text("zh", house, day, stage)))
+                outbox += await notify.to_group(session, config, community.code, kind,
+                                                f"{prefix}:bk_swap:{house.code}:{day:%Y%m%d}:{stage}",
+                                                swap_text("zh", house, day, stage))
     return outbox
 
 

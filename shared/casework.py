@@ -64,7 +64,7 @@ async def take(session: AsyncSession, config: CommunitiesConfig, request: Reques
     group = Reply(t(notify.STAFF_LOCALE, "staff.taken_group", name=staff.display_name or "-", number=request.number))
     return _ids(
         await notify.to_resident(session, request, "taken", Reply(t(_locale(resident), "requests.taken", number=request.number))),
-        await notify.to_staff_group(session, config, request, f"taken:{staff.id}", group),
+        *await notify.to_staff_group(session, config, request, f"taken:{staff.id}", group),
         *await notify.to_followers(session, request, "taken", "requests.taken"),
     )
 
@@ -131,11 +131,11 @@ def _group_text(request: Request, text: str) -> str:
     return t(notify.STAFF_LOCALE, "staff.hidden_text") if is_private_category(request.category) else notify.excerpt(text)
 
 
-async def _tell_team(session: AsyncSession, config: CommunitiesConfig, request: Request, key: str, reply: Reply) -> int | None:
-    """To the assignee privately when there is one, else to the community's staff group."""
+async def _tell_team(session: AsyncSession, config: CommunitiesConfig, request: Request, key: str, reply: Reply) -> OutboxIds:
+    """To the assignee privately when there is one, else to the community's staff group(s)."""
     if request.assignee_id:
         assignee = await session.get(User, request.assignee_id)
-        return await notify.to_user(session, assignee, f"{key}:{request.id}", reply, request.id)
+        return _ids(await notify.to_user(session, assignee, f"{key}:{request.id}", reply, request.id))
     return await notify.to_staff_group(session, config, request, key, reply)
 
 
@@ -147,7 +147,7 @@ async def resident_answer(session: AsyncSession, config: CommunitiesConfig, requ
     body = text if request.assignee_id else _group_text(request, text)
     reply = Reply(t(notify.STAFF_LOCALE, "staff.resident_answer", number=request.number, text=body),
                   rows(Button(t(notify.STAFF_LOCALE, "staff.reply"), actions.make("st", "reply", request.id))))
-    return _ids(await _tell_team(session, config, request, f"resident_reply:{seq}", reply))
+    return await _tell_team(session, config, request, f"resident_reply:{seq}", reply)
 
 
 async def add_info(session: AsyncSession, config: CommunitiesConfig, request: Request, user: User, text: str,
@@ -164,7 +164,7 @@ async def add_info(session: AsyncSession, config: CommunitiesConfig, request: Re
         return []
     body = text if request.assignee_id else _group_text(request, text)
     reply = Reply(t(notify.STAFF_LOCALE, "staff.info_added", number=request.number, text=body))
-    return _ids(await _tell_team(session, config, request, f"info_added:{seq}", reply))
+    return await _tell_team(session, config, request, f"info_added:{seq}", reply)
 
 
 async def withdraw(session: AsyncSession, config: CommunitiesConfig, request: Request, user: User) -> OutboxIds | None:
@@ -174,8 +174,8 @@ async def withdraw(session: AsyncSession, config: CommunitiesConfig, request: Re
     await add_event(session, request.id, "withdrawn", actor=f"user:{user.id}")
     if request.status in (RequestStatus.RECEIVED, RequestStatus.NEEDS_CATEGORY):
         return []
-    return _ids(await _tell_team(session, config, request, "withdrawn",
-                                 Reply(t(notify.STAFF_LOCALE, "staff.withdrawn", number=request.number))))
+    return await _tell_team(session, config, request, "withdrawn",
+                            Reply(t(notify.STAFF_LOCALE, "staff.withdrawn", number=request.number)))
 
 
 async def followup_answer(session: AsyncSession, config: CommunitiesConfig, request: Request, user: User, solved: bool) -> OutboxIds | None:
@@ -200,7 +200,7 @@ async def followup_answer(session: AsyncSession, config: CommunitiesConfig, requ
     card = staff_card(config, updated, notify.STAFF_LOCALE, in_group=True)
     return _ids(
         await notify.to_resident(session, request, f"reopened:{seq}", Reply(t(locale, "requests.reopened", number=request.number))),
-        await notify.to_staff_group(session, config, request, f"reopened:{seq}",
+        *await notify.to_staff_group(session, config, request, f"reopened:{seq}",
                                     Reply(t(notify.STAFF_LOCALE, "staff.reopened", number=request.number) + "\n\n" + card.text,
                                           card.buttons)),
     )
@@ -264,7 +264,7 @@ async def follow_instead(session: AsyncSession, config: CommunitiesConfig, new: 
     if not await _close_as_duplicate(session, new, existing, f"user:{user.id}"):
         return None
     group = Reply(t(notify.STAFF_LOCALE, "staff.merged", number=new.number, into=existing.number))
-    return _ids(await notify.to_staff_group(session, config, new, "merged", group))
+    return await notify.to_staff_group(session, config, new, "merged", group)
 
 
 async def merge(session: AsyncSession, config: CommunitiesConfig, duplicate: Request, into: Request, staff: User) -> OutboxIds | None:

@@ -42,7 +42,6 @@ from shared.domain.requests import OPEN_STATUSES, RequestStatus
 from shared.flows import actions
 from shared.flows.reply import Button, Reply, rows
 from shared.i18n import t
-from shared.repo.outbox import queue_notification
 from shared.repo.requests import add_event as add_request_event
 from shared.repo.requests import create_request, get_request, transition
 
@@ -151,12 +150,10 @@ async def _set_stage(session: AsyncSession, topic_id: int, operation: str, **val
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def tell_group(session: AsyncSession, config: CommunitiesConfig, community: str, key: str, reply: Reply) -> int | None:
-    chat_id = config.community(community).staff_chat_id
-    if chat_id is None:
-        return None
-    return await queue_notification(session, key=f"g:dl:{key}", chat_id=chat_id, text=reply.text,
-                                    options=reply.options_json())
+async def tell_group(session: AsyncSession, config: CommunitiesConfig, community: str, key: str,
+                     reply: Reply) -> list[int]:
+    return await notify.to_group(session, config, community, "staff", f"g:dl:{key}", reply.text,
+                                 options=reply.options_json())
 
 
 async def tell_users(session: AsyncSession, users: list[User], key: str, build) -> list[int]:  # type: ignore[no-untyped-def]
@@ -224,7 +221,7 @@ async def propose(session: AsyncSession, config: CommunitiesConfig, user: User, 
     session.add(topic)
     await session.flush()
     await add_event(session, topic.id, "proposed", actor=f"user:{user.id}", scope=scope_name(compound, "zh"))
-    ids = _ids(await tell_group(session, config, topic.community_code, f"new:{topic.id}", staff_card(topic)))
+    ids = await tell_group(session, config, topic.community_code, f"new:{topic.id}", staff_card(topic))
     return Outcome("ok", ids, topic)
 
 
@@ -336,7 +333,7 @@ async def support(session: AsyncSession, config: CommunitiesConfig, topic_id: in
             await add_event(session, topic.id, "flagged", supporters=count)
             reply = Reply(t(STAFF_LOCALE, "deliberation.flagged", id=topic.id, title=topic.title, count=count),
                           rows(view_button(STAFF_LOCALE, topic.id)))
-            ids = _ids(await tell_group(session, config, topic.community_code, f"flagged:{topic.id}", reply))
+            ids = await tell_group(session, config, topic.community_code, f"flagged:{topic.id}", reply)
     return Outcome("ok", ids, topic, {"count": count})
 
 
@@ -360,7 +357,7 @@ async def comment(session: AsyncSession, config: CommunitiesConfig, topic_id: in
                     text=notify.excerpt(text)),
                   rows(*(Button(t(STAFF_LOCALE, f"deliberation.hide_{r}"), actions.make("dlh", comment_id, r))
                          for r in rules.HIDE_REASONS), per_row=3))
-    ids = _ids(await tell_group(session, config, topic.community_code, f"comment:{comment_id}", reply))
+    ids = await tell_group(session, config, topic.community_code, f"comment:{comment_id}", reply)
     return Outcome("ok", ids, topic)
 
 
@@ -535,8 +532,8 @@ async def close_vote(session: AsyncSession, config: CommunitiesConfig, vote_id: 
             names.setdefault(choice, []).append((voters[uid].display_name or f"#{uid}")[:20])
     ids = await tell_users(session, await participants(session, topic), f"result:{vote.id}",
                           lambda locale: Reply(result_text(locale, topic, vote, names), rows(view_button(locale, topic.id))))
-    ids += _ids(await tell_group(session, config, topic.community_code, f"result:{vote.id}",
-                                Reply(result_text(STAFF_LOCALE, topic, vote, names), rows(view_button(STAFF_LOCALE, topic.id)))))
+    ids += await tell_group(session, config, topic.community_code, f"result:{vote.id}",
+                            Reply(result_text(STAFF_LOCALE, topic, vote, names), rows(view_button(STAFF_LOCALE, topic.id))))
     return Outcome("ok", ids, topic, {"result": str(outcome.result)})
 
 

@@ -78,9 +78,7 @@ async def flag_overdue_actions(session: AsyncSession, config: CommunitiesConfig,
         reply = Reply(t(service.STAFF_LOCALE, "deliberation.action_overdue", id=topic.id, title=topic.title,
                         action=action.title, owner=action.owner, due=action.due_on.isoformat()),
                       rows(service.view_button(service.STAFF_LOCALE, topic.id)))
-        outbox_id = await service.tell_group(session, config, topic.community_code, f"overdue:{action.id}", reply)
-        if outbox_id:
-            ids.append(outbox_id)
+        ids += await service.tell_group(session, config, topic.community_code, f"overdue:{action.id}", reply)
     return ids
 
 

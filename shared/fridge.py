@@ -29,7 +29,6 @@ from shared.flows import actions
 from shared.flows.reply import Button, Reply, rows
 from shared.flows.texts import format_due
 from shared.i18n import normalize_locale, t
-from shared.repo.outbox import queue_notification
 
 OutboxIds = list[int]
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the fridge
@@ -179,11 +178,9 @@ async def _to_handlers(session: AsyncSession, config: CommunitiesConfig, fridge_
         ids.append(await notify.to_user(session, user, key, make(user.locale or "zh")))
     if not holders:
         community, _fridge = find(config, fridge_code)  # type: ignore[misc]
-        group = notify.group_of(config, community.code, "staff")
-        if group is not None:
-            reply = make(notify.STAFF_LOCALE)
-            ids.append(await queue_notification(session, key=f"g:{key}", chat_id=group[1], platform=group[0],
-                                                text=reply.text, options=reply.options_json()))
+        reply = make(notify.STAFF_LOCALE)
+        ids += await notify.to_group(session, config, community.code, "staff", f"g:{key}", reply.text,
+                                     options=reply.options_json())
     return _ids(*ids)
 
 

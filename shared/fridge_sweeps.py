@@ -30,7 +30,6 @@ from shared.domain.tasks import TaskStatus, available
 from shared.flows import actions
 from shared.flows.reply import Button, Reply, rows
 from shared.i18n import t
-from shared.repo.outbox import queue_notification
 
 PLAN_DAYS = 7
 SHIFT_SKILL = "fridge_duty"
@@ -99,12 +98,9 @@ async def _offer_shifts(session: AsyncSession, config: CommunitiesConfig, tasks:
                 .where(Volunteer.community_code == task.community_code, Volunteer.status == "approved"))).all())
         local = rules.local(task.window_start, ops.tz(config))
         batch = f"offer:{task.id}"
-        group = notify.group_of(config, community.code, "volunteer")
-        if group is not None:
-            card = volunteering.offer_card(config, task, "zh")
-            rows_out.append({"key": f"g:offer:{task.id}:1", "chat_id": str(group[1]),
-                             "platform": group[0], "text": card.text, "options": card.options_json(),
-                             "batch": batch})
+        card = volunteering.offer_card(config, task, "zh")
+        rows_out += notify.group_rows(config, community.code, "volunteer", f"g:offer:{task.id}:1", text=card.text,
+                                      options=card.options_json(), batch=batch)
         for volunteer, user in by_community[task.community_code]:
             if SHIFT_SKILL in (volunteer.skills or []) and available(volunteer.days or [], volunteer.parts or [],
                                                                       local.weekday(), local.hour):
@@ -259,15 +255,17 @@ async def summary_sweep(session: AsyncSession, config: CommunitiesConfig, now: d
     outbox: list[int | None] = []
     local_now = rules.local(now, ops.tz(config))
     for community, fridge in _fridges(config):
-        group = notify.group_of(config, community.code, "staff")
-        if group is None or local_now.strftime("%H:%M") < fridge.summary_at:
+        groups = notify.groups_of(config, community.code, "staff")
+        if not groups or local_now.strftime("%H:%M") < fridge.summary_at:
             continue
         day = local_now.date()
         key = f"g:fridge_summary:{fridge.code}:{day.isoformat()}"
-        if await session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+        keys = [group.key(key) for group in groups]
+        if await session.scalar(select(func.count()).select_from(OutboxMessage)
+                                .where(OutboxMessage.key.in_(keys))) == len(keys):
             continue
         figures = await day_figures(session, config, fridge.code, day)
         text = t(notify.STAFF_LOCALE, "fridge.summary", fridge=fridge.name["zh"], community=community.name["zh"],
                  day=ops.day_text(notify.STAFF_LOCALE, day), **figures)
-        outbox.append(await queue_notification(session, key=key, chat_id=group[1], platform=group[0], text=text))
+        outbox += await notify.to_group(session, config, community.code, "staff", key, text)
     return [i for i in outbox if i]

@@ -212,16 +212,11 @@ async def _to_parties(session: AsyncSession, case: MediationCase, key: str, text
 async def _to_group(session: AsyncSession, config: CommunitiesConfig, case: MediationCase, key: str, text_key: str,
                     **params: object) -> OutboxIds:
     """The staff group hears the case number and level only, never names or what was said."""
-    chat_id = config.community(case.community_code).staff_chat_id
-    if chat_id is None:
-        return []
-    from shared.repo.outbox import queue_notification
-
     text = t(notify.STAFF_LOCALE, text_key, number=case.number, **params)
     # Pressed in the group, the card is answered privately and only to staff and mediators.
     view = Reply(text, rows(Button(t(notify.STAFF_LOCALE, "mediation.open_case"), actions.make("md", "view", case.id))))
-    return _ids(await queue_notification(session, key=f"g:md:{key}", chat_id=chat_id, text=text,
-                                         options=view.options_json(), request_id=case.request_id))
+    return await notify.to_group(session, config, case.community_code, "staff", f"g:md:{key}", text,
+                                 options=view.options_json(), request_id=case.request_id)
 
 
 # --- opening a case ---------------------------------------------------------------------------------

@@ -68,15 +68,15 @@ async def sla_sweep(session: AsyncSession, config: CommunitiesConfig, now: datet
                                                    f"sla_reminder:{request.id}:{request.due_at.isoformat()}",
                                                    Reply(text, card.buttons), request.id))
             else:
-                outbox.append(await notify.to_staff_group(session, config, request, f"sla_reminder:{request.due_at.isoformat()}",
-                                                          Reply(text + "\n\n" + card.text, card.buttons)))
+                outbox += await notify.to_staff_group(session, config, request, f"sla_reminder:{request.due_at.isoformat()}",
+                                                      Reply(text + "\n\n" + card.text, card.buttons))
         late = await _take_stage(session, Request.sla_stage, 1, 2, Request.status.in_(ACTIVE), Request.due_at < now - grace)
         for request in late:
             await add_event(session, request.id, "sla_escalated")
             card = staff_card(config, request, notify.STAFF_LOCALE, in_group=True)
-            outbox.append(await notify.to_staff_group(
+            outbox += await notify.to_staff_group(
                 session, config, request, f"sla_escalated:{request.due_at.isoformat()}",
-                Reply(t(notify.STAFF_LOCALE, "staff.sla_escalated", number=request.number) + "\n\n" + card.text, card.buttons)))
+                Reply(t(notify.STAFF_LOCALE, "staff.sla_escalated", number=request.number) + "\n\n" + card.text, card.buttons))
     return [i for i in outbox if i]
 
 
@@ -124,9 +124,9 @@ async def referral_sweep(session: AsyncSession, config: CommunitiesConfig, now: 
         await add_event(session, request.id, "referral_chased", body=referral.body, reference=referral.reference)
         body = config.referral_body(referral.body)
         name = body.name["zh"] if body else referral.body
-        outbox.append(await notify.to_staff_group(session, config, request, f"referral_chase:{referral.id}:{now.date()}",
-                                                  Reply(t(notify.STAFF_LOCALE, "staff.referral_chase", number=request.number,
-                                                          body=name, reference=referral.reference))))
+        outbox += await notify.to_staff_group(session, config, request, f"referral_chase:{referral.id}:{now.date()}",
+                                              Reply(t(notify.STAFF_LOCALE, "staff.referral_chase", number=request.number,
+                                                      body=name, reference=referral.reference)))
     return [i for i in outbox if i]
 
 
@@ -136,17 +136,14 @@ async def task_sweep(session: AsyncSession, config: CommunitiesConfig, now: date
     from shared import volunteering
     from shared.db.models import Task
     from shared.domain.tasks import TaskStatus
-    from shared.repo.outbox import queue_notification
 
     remind = timedelta(hours=config.defaults.task_reminder_hours)
     reoffer = timedelta(hours=config.defaults.task_reoffer_hours)
     outbox: list[int | None] = []
 
     async def staff(task: Task, key: str, text: str) -> None:
-        group = notify.group_of(config, task.community_code, "staff")
-        if group is not None:
-            outbox.append(await queue_notification(session, key=f"g:{key}:{task.id}:{task.offer_round}",
-                                                   chat_id=group[1], platform=group[0], text=text))
+        outbox.extend(await notify.to_group(session, config, task.community_code, "staff",
+                                            f"g:{key}:{task.id}:{task.offer_round}", text))
 
     async def step(task: Task, current: int, nxt: int) -> bool:
         result = await session.execute(update(Task).where(Task.id == task.id, Task.reminder_stage == current,
@@ -189,7 +186,6 @@ async def recognition_sweep(session: AsyncSession, config: CommunitiesConfig, no
     from zoneinfo import ZoneInfo
 
     from shared import volunteering
-    from shared.repo.outbox import queue_notification
 
     local = as_utc_dt(now).astimezone(ZoneInfo(config.defaults.timezone))
     if local.day > 3:
@@ -198,8 +194,7 @@ async def recognition_sweep(session: AsyncSession, config: CommunitiesConfig, no
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     outbox: list[int | None] = []
     for community in config.communities:
-        group = notify.group_of(config, community.code, "volunteer")
-        if group is None:
+        if not notify.groups_of(config, community.code, "volunteer"):
             continue
         top = await volunteering.recognition(session, community.code, last_month, this_month)
         if not top:
@@ -208,8 +203,8 @@ async def recognition_sweep(session: AsyncSession, config: CommunitiesConfig, no
                           for i, (name, hours) in enumerate(top, start=1))
         text = t("zh", "tasks.recognition", month=f"{last_month.year}-{last_month.month:02d}",
                  community=community.name["zh"], lines=lines)
-        outbox.append(await queue_notification(session, key=f"g:recognition:{community.code}:{last_month:%Y-%m}",
-                                               chat_id=group[1], platform=group[0], text=text))
+        outbox += await notify.to_group(session, config, community.code, "volunteer",
+                                        f"g:recognition:{community.code}:{last_month:%Y-%m}", text)
     return [i for i in outbox if i]
 
 

@@ -61,10 +61,8 @@ async def register(session: AsyncSession, config: CommunitiesConfig, user: User,
     await session.flush()
     if volunteer.status == "approved":
         return []
-    group = notify.group_of(config, user.community_code, "staff")
-    if group is None:
+    if not notify.groups_of(config, user.community_code, "staff"):
         return []
-    platform, chat_id = group
     locale = notify.STAFF_LOCALE
     text = t(locale, "volunteer.staff_card", name=name, community=community_name(config, user.community_code, locale),
              skills="、".join(skill_name(config, s, locale) for s in skills),
@@ -73,8 +71,8 @@ async def register(session: AsyncSession, config: CommunitiesConfig, user: User,
                    Button(t(locale, "volunteer.decline"), actions.make("vol", "no", user.id)))
     seq = int(await session.scalar(select(func.count()).select_from(OutboxMessage)
                                    .where(OutboxMessage.key.like(f"g:vol_reg:{user.id}:%"))) or 0) + 1
-    return _ids(await queue_notification(session, key=f"g:vol_reg:{user.id}:{seq}", chat_id=chat_id, text=text,
-                                         platform=platform, options=Reply(text, buttons).options_json()))
+    return await notify.to_group(session, config, user.community_code, "staff", f"g:vol_reg:{user.id}:{seq}", text,
+                                 options=Reply(text, buttons).options_json())
 
 
 def availability_text(locale: str, days: list[str], parts: list[str]) -> str:
@@ -205,13 +203,12 @@ async def offer(session: AsyncSession, config: CommunitiesConfig, task: Task, *,
     """Post the task to the volunteer group and privately to matching volunteers, with a Claim button."""
     batch = f"offer:{task.id}"
     ids: list[int | None] = []
-    group = notify.group_of(config, task.community_code, "volunteer")
     round_key = f"{task.offer_round}{'w' if wider else ''}"
-    if group is not None and not wider:
+    if not wider:
         card = offer_card(config, task, "zh")
-        ids.append(await queue_notification(session, key=f"g:offer:{task.id}:{round_key}", chat_id=group[1],
-                                            platform=group[0], text=card.text, options=card.options_json(),
-                                            batch=batch))
+        ids += await notify.to_group(session, config, task.community_code, "volunteer",
+                                     f"g:offer:{task.id}:{round_key}", card.text, options=card.options_json(),
+                                     batch=batch)
     for volunteer in await matching_volunteers(session, config, task, wider=wider):
         user = await session.get(User, volunteer.user_id)
         card = offer_card(config, task, user.locale or "zh")
@@ -319,13 +316,11 @@ async def complete(session: AsyncSession, config: CommunitiesConfig, task: Task,
     volunteer = await session.get(Volunteer, user.id)
     name = volunteer.name if volunteer else (user.display_name or "-")
     ids: list[int | None] = []
-    group = notify.group_of(config, task.community_code, "staff")
-    if group is not None:
-        text = t("zh", "tasks.staff_confirm", title=task.title, name=name, hours=hours, note=note)
-        buttons = rows(Button(t("zh", "tasks.confirm"), actions.make("tk", "ok", task.id)),
-                       Button(t("zh", "tasks.adjust"), actions.make("tk", "adj", task.id)))
-        ids.append(await queue_notification(session, key=f"g:task_done:{task.id}", chat_id=group[1], text=text,
-                                            platform=group[0], options=Reply(text, buttons).options_json()))
+    text = t("zh", "tasks.staff_confirm", title=task.title, name=name, hours=hours, note=note)
+    buttons = rows(Button(t("zh", "tasks.confirm"), actions.make("tk", "ok", task.id)),
+                   Button(t("zh", "tasks.adjust"), actions.make("tk", "adj", task.id)))
+    ids += await notify.to_group(session, config, task.community_code, "staff", f"g:task_done:{task.id}", text,
+                                 options=Reply(text, buttons).options_json())
     if task.request_id is not None:
         request = await session.get(Request, task.request_id)
         await add_event(session, task.request_id, "volunteer_done", name=name)

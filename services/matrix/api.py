@@ -89,6 +89,10 @@ class MatrixApi:
             await self.store.offer(room_id, Offered(event_id, for_user, choices))
         return event_id
 
+    async def notice(self, room_id: str, text: str) -> str:
+        """A plain `m.notice` (what bots say without expecting an answer; other bots ignore it)."""
+        return await self._send_content(room_id, {"msgtype": "m.notice", "body": text}, None)
+
     async def edit(self, room_id: str, event_id: str, reply: Reply, *, for_user: str | None,
                    txn: str | None = None) -> str:
         """Replace the text (and options) of a message the bot sent; answers to its old options stop working."""

@@ -3,11 +3,12 @@
 The counterpart of the Telegram bot's middleware and handlers:
 
 - a direct room (the bot and one person) is the private chat: commands (`!menu` or `/menu`),
-  answers to the numbered options, and free text;
+  answers to the numbered options, free text, photos and locations (`events.py`);
 - the configured staff and volunteer rooms of a community are the groups: there an answer
   to an offered option acts (as the person who answered, checked by the flow), and
   everything else is conversation between people and is left alone;
-- replies always go to the person's direct room, never to a group (as on Telegram).
+- replies always go to the person's direct room, never to a group (as on Telegram);
+- an end-to-end encrypted room, which the bot cannot read, is told so once (`encrypted_room`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.matrix import events
 from services.matrix import options as opts
 from services.matrix.api import MatrixApi
 from services.matrix.store import Offered, Store
@@ -115,16 +117,32 @@ class MatrixChannel:
                 await self.api.send(event.room_id, Reply(t("zh", "errors.unavailable")), for_user=event.sender)
             return "unavailable"
 
+    async def encrypted_room(self, room_id: str) -> bool:
+        """The bot cannot read an end-to-end encrypted room (no libolm): say so there once, in Chinese
+        then English, with how to reach it instead. Once per room, across restarts (the store)."""
+        if not await self.store.claim_encrypted_notice(room_id):
+            return False
+        # No room id, no member: which kind of room is all a log needs.
+        log.warning("encrypted room: the bot cannot read it, telling the room once",
+                    extra={"room_kind": self.room(room_id, False).kind})
+        text = "\n\n".join(t(locale, "matrix.encrypted", bot=self.api.user_id) for locale in ("zh", "en"))
+        try:
+            await _patiently(self.api.notice, room_id, text)
+        except Exception:
+            await self.store.release_encrypted_notice(room_id)   # the next sync tries again
+            raise
+        return True
+
     async def _handle(self, event: Incoming, room: Room) -> str:
         content = event.content
         msgtype = content.get("msgtype")
         body = content.get("body")
+        if msgtype in events.MEDIA:
+            return await self._media(event, room)
         if msgtype != "m.text" or not isinstance(body, str):
             if room.kind == "direct" and msgtype != "m.notice":
-                async with self.sessions() as session:
-                    user = await find_user(session, PLATFORM, event.sender)
-                    locale = (user.locale if user else None) or "zh"
-                await self.api.send(event.room_id, Reply(t(locale, "matrix.unsupported")), for_user=event.sender)
+                await self.api.send(event.room_id, Reply(t(await self._locale(event.sender), "report.unsupported")),
+                                    for_user=event.sender)
                 return "unsupported"
             return "ignored"
         reply_to = ((content.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
@@ -136,6 +154,42 @@ class MatrixChannel:
         if offered is not None and offered.for_user not in (None, event.sender):
             offered = None   # options shown to someone else are not this person's to answer
 
+        async def step(ctx: FlowContext) -> tuple[str, list[Reply]]:
+            return await self._dispatch(ctx, event, room, text, offered, reply_to)
+
+        outcome, replies, locale = await self._in_flow(event, step)
+        if outcome == "ignored":
+            return outcome
+        await self._answer(event, room, replies, offered if outcome == "option" else None, locale)
+        return outcome
+
+    async def _media(self, event: Incoming, room: Room) -> str:
+        """A photo or a location in the direct room: to the flows as attachments, as a Telegram photo
+        (with its caption) or location is. Unusable (no mxc URL, a malformed geo URI): a kind reply."""
+        if room.kind != "direct":
+            return "ignored"
+        media = events.media(event.content)
+        if media.problem is not None:
+            log.info("media event refused", extra={"problem": media.problem})
+            await self.api.send(event.room_id, Reply(t(await self._locale(event.sender), media.problem)),
+                                for_user=event.sender)
+            return "bad_media"
+
+        async def step(ctx: FlowContext) -> tuple[str, list[Reply]]:
+            return "media", await handle_text(ctx, media.text, idempotency_key=f"mx:{event.event_id}",
+                                              attachments=media.attachments)
+
+        outcome, replies, locale = await self._in_flow(event, step)
+        await self._answer(event, room, replies, None, locale)
+        return outcome
+
+    async def _locale(self, sender: str) -> str:
+        async with self.sessions() as session:
+            user = await find_user(session, PLATFORM, sender)
+            return (user.locale if user else None) or "zh"
+
+    async def _in_flow(self, event: Incoming, step: Any) -> tuple[str, list[Reply], str]:
+        """Run `step(ctx)` as the sender (created on first contact) with their conversation state."""
         async with self.sessions() as session:
             user = await find_user(session, PLATFORM, event.sender)
             if user is None:
@@ -144,14 +198,10 @@ class MatrixChannel:
             stored = await self.store.get_state(event.sender)
             ctx = FlowContext(session=session, config=self.config, user=user, enqueue=self.enqueue,
                               platform=PLATFORM, state=dict(stored), max_requests_per_hour=self.max_requests_per_hour)
-            outcome, replies = await self._dispatch(ctx, event, room, text, offered, reply_to)
+            outcome, replies = await step(ctx)
             if ctx.state != stored:
                 await self.store.set_state(event.sender, ctx.state)
-            locale = ctx.locale
-        if outcome == "ignored":
-            return outcome
-        await self._answer(event, room, replies, offered if outcome == "option" else None, locale)
-        return outcome
+            return outcome, replies, ctx.locale
 
     async def _dispatch(self, ctx: FlowContext, event: Incoming, room: Room, text: str, offered: Offered | None,
                         reply_to: str | None) -> tuple[str, list[Reply]]:

@@ -11,8 +11,17 @@ import logging
 from typing import Any
 
 import dramatiq
-from nio import InviteMemberEvent, JoinResponse, ReactionEvent, RoomMessage, SyncResponse
+from nio import (
+    BadEvent,
+    InviteMemberEvent,
+    JoinResponse,
+    ReactionEvent,
+    RoomMessage,
+    SyncResponse,
+    UnknownBadEvent,
+)
 
+from services.matrix import events
 from services.matrix.api import PERMANENT, MatrixApi
 from services.matrix.channel import Incoming, MatrixChannel
 from services.matrix.store import Store, create_store
@@ -25,12 +34,14 @@ from shared.settings import Settings
 log = logging.getLogger("linju.matrix")
 
 SYNC_TIMEOUT_MS = 30_000
-# Only what the bot acts on: messages in joined rooms, membership (for direct rooms and invites).
+# Only what the bot acts on: messages in joined rooms, membership (for direct rooms and invites),
+# and encryption (a room it cannot read is told so once).
 SYNC_FILTER = {
     "presence": {"types": []},
     "account_data": {"types": []},
-    "room": {"timeline": {"types": ["m.room.message", "m.reaction", "m.room.member"], "limit": 50},
-             "state": {"types": ["m.room.member"], "lazy_load_members": False},
+    "room": {"timeline": {"types": ["m.room.message", "m.reaction", "m.room.member", "m.room.encryption",
+                                    "m.room.encrypted"], "limit": 50},
+             "state": {"types": ["m.room.member", "m.room.encryption"], "lazy_load_members": False},
              "ephemeral": {"types": []}, "account_data": {"types": []}},
 }
 
@@ -41,6 +52,7 @@ class MatrixBot:
         self.channel = channel
         self.store = store
         self.pending_joins: set[str] = set()
+        self.told_encrypted: set[str] = set()   # saves asking the store on every sync
 
     async def _join(self, room_id: str) -> None:
         """Join a room the bot was invited to; a refusal (often the homeserver's 429, which also counts
@@ -68,15 +80,31 @@ class MatrixBot:
                    for e in invite.invite_state):
                 await self._join(room_id)
         for room_id, room in response.rooms.join.items():
+            await self._check_encrypted(room_id, room.timeline.events)
             for event in room.timeline.events:
-                if not isinstance(event, (RoomMessage, ReactionEvent)):
+                if not isinstance(event, (RoomMessage, ReactionEvent)) and not _malformed_media(event):
                     continue
-                incoming = Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id,
-                                    content=dict(event.source.get("content") or {}), direct=self._direct(room_id))
+                source = event.source
+                incoming = Incoming(room_id=room_id, sender=source["sender"], event_id=source["event_id"],
+                                    content=dict(source.get("content") or {}), direct=self._direct(room_id))
                 try:
                     await self.channel.handle(incoming)
                 except Exception:  # noqa: BLE001 - one bad event must not stop the bot
                     log.exception("event not handled", extra={"room_kind": self.channel.room(room_id, False).kind})
+
+    async def _check_encrypted(self, room_id: str, timeline: list[Any]) -> None:
+        """A room with encryption on (seen in its state once joined, which covers being invited to one)
+        or an encrypted event in it: the channel tells it once that the bot cannot read it."""
+        if room_id in self.told_encrypted:
+            return
+        known = self.api.client.rooms.get(room_id)
+        if not ((known is not None and known.encrypted) or any(_encryption(e) for e in timeline)):
+            return
+        try:
+            await self.channel.encrypted_room(room_id)
+            self.told_encrypted.add(room_id)
+        except Exception as exc:  # noqa: BLE001 - tried again on the next sync that touches the room
+            log.warning("could not tell an encrypted room", extra={"error": type(exc).__name__})
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.api.login()
@@ -115,6 +143,24 @@ class MatrixBot:
                 except TimeoutError:
                     pass
                 pause = min(pause * 2, 60.0)
+
+
+def _malformed_media(event: Any) -> bool:
+    """An image or location nio could not parse (an image without its `url`): the resident still
+    gets a kind answer, so it goes to the channel like any message."""
+    if not isinstance(event, (BadEvent, UnknownBadEvent)):
+        return False
+    source = event.source if isinstance(event.source, dict) else {}
+    content = source.get("content")
+    return (source.get("type") == "m.room.message" and isinstance(content, dict)
+            and content.get("msgtype") in events.MEDIA and isinstance(source.get("sender"), str)
+            and isinstance(source.get("event_id"), str))
+
+
+def _encryption(event: Any) -> bool:
+    """An encrypted event (whatever nio made of it) or the event that turned encryption on."""
+    source = getattr(event, "source", None)
+    return isinstance(source, dict) and source.get("type") in ("m.room.encrypted", "m.room.encryption")
 
 
 def create_matrix_bot(settings: Settings, database: Database, broker: dramatiq.Broker,

@@ -5,7 +5,8 @@
   (or a reply to an older message) means the option shown there;
 - event ids already handled (a redelivered event changes nothing);
 - each person's direct room (delivery needs a room for a person's Matrix id);
-- the sync token, so a restarted bot resumes where it stopped.
+- the sync token, so a restarted bot resumes where it stopped;
+- the encrypted rooms already told that the bot cannot read them (once per room, for good).
 
 Kept in Redis, shared by the bot and every delivery worker. Without Redis (`linju run`
 on a laptop, one process) the same API runs in memory, as the Telegram FSM does.
@@ -43,6 +44,8 @@ class Store(Protocol):
     async def set_dm_room(self, user_id: str, room_id: str) -> None: ...
     async def sync_token(self) -> str | None: ...
     async def set_sync_token(self, token: str) -> None: ...
+    async def claim_encrypted_notice(self, room_id: str) -> bool: ...
+    async def release_encrypted_notice(self, room_id: str) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -110,6 +113,14 @@ class RedisStore:
     async def set_sync_token(self, token: str) -> None:
         await self.client.set(f"{self.ns}:since", token)
 
+    async def claim_encrypted_notice(self, room_id: str) -> bool:
+        """True once per room (no expiry): whoever gets True sends the notice."""
+        return bool(await self.client.set(f"{self.ns}:enc:{room_id}", b"1", nx=True))
+
+    async def release_encrypted_notice(self, room_id: str) -> None:
+        """The notice could not be sent: the next sync may try again."""
+        await self.client.delete(f"{self.ns}:enc:{room_id}")
+
     async def close(self) -> None:
         await self.client.aclose()
 
@@ -163,6 +174,15 @@ class MemoryStore:
 
     async def set_sync_token(self, token: str) -> None:
         self._set("since", token)
+
+    async def claim_encrypted_notice(self, room_id: str) -> bool:
+        if self._get(f"enc:{room_id}"):
+            return False
+        self._set(f"enc:{room_id}", True)
+        return True
+
+    async def release_encrypted_notice(self, room_id: str) -> None:
+        self.values.pop(f"enc:{room_id}", None)
 
     async def close(self) -> None:
         return None

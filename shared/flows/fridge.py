@@ -23,7 +23,6 @@ from shared.flows.context import FlowContext
 from shared.flows.deliver import commit_and_deliver
 from shared.flows.reply import Button, Reply, rows
 from shared.i18n import t
-from shared.repo.outbox import queue_notification
 
 STOCK_BUTTONS = 10  # "take one" buttons under the stock list (the list itself shows more)
 STOCK_LINES = 40
@@ -430,14 +429,10 @@ async def on_temperature_text(ctx: FlowContext, text: str | None) -> list[Reply]
         # Staff hear of it at once, once per shift, even if the checklist is never finished.
         replies.append(Reply(t(ctx.locale, "fridge.temperature_warning", value=value, low=fridge.temperature_min,
                                high=fridge.temperature_max)))
-        ids: list[int] = []
-        group = notify.group_of(ctx.config, community.code, "staff")
-        if group is not None:
-            text = t(notify.STAFF_LOCALE, "fridge.temperature_staff", fridge=fridge.name["zh"], value=value,
-                     low=fridge.temperature_min, high=fridge.temperature_max, name=ctx.user.display_name or "-")
-            outbox_id = await queue_notification(ctx.session, key=f"g:fridge_temp:{shift.id}",
-                                                 chat_id=group[1], platform=group[0], text=text)
-            ids += [outbox_id] if outbox_id else []
+        text = t(notify.STAFF_LOCALE, "fridge.temperature_staff", fridge=fridge.name["zh"], value=value,
+                 low=fridge.temperature_min, high=fridge.temperature_max, name=ctx.user.display_name or "-")
+        ids = await notify.to_group(ctx.session, ctx.config, community.code, "staff", f"g:fridge_temp:{shift.id}",
+                                    text)
         await commit_and_deliver(ctx, ids)
     return [*replies, Reply(t(ctx.locale, "fridge.ask_cleaned"),
                             rows(Button(t(ctx.locale, "fridge.answer_yes"), actions.make("fc", "clean", "yes")),

@@ -135,7 +135,7 @@ async def route(
         outbox.extend(task_outbox)
     card = staff_card(config, updated, notify.STAFF_LOCALE, in_group=True,
                       headline="staff.card_urgent" if urgent else "staff.card_new")
-    outbox.append(await notify.to_staff_group(session, config, updated, f"staff_new:{revision}", card))
+    outbox += await notify.to_staff_group(session, config, updated, f"staff_new:{revision}", card)
     buttons: tuple = ()
     if label in ("youth", "culture") and not urgent:
         # Parents and seniors usually want to sign up: matching activities with free places come first.

@@ -178,7 +178,9 @@ async def world(homeserver: Homeserver, db: Database, database_url: str, redis_u
     volunteers = (await staff.client.room_create(name="张家园 · 志愿者", invite=[ids["bot"], ids["volunteer"]])).room_id
     await people["outsider"].sync(0)
     await people["volunteer"].sync(0)
-    communities = [c.model_copy(update={"matrix_staff_room": room, "matrix_volunteer_room": volunteers})
+    # A centre on its own homeserver: Matrix rooms, no Telegram groups (nothing here delivers to Telegram).
+    communities = [c.model_copy(update={"matrix_staff_room": room, "matrix_volunteer_room": volunteers,
+                                        "staff_chat_id": None, "volunteer_chat_id": None})
                    if c.code == "zjy" else c for c in config.communities]
     world_config = config.model_copy(update={"communities": communities})
 

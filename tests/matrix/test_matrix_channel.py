@@ -4,13 +4,19 @@ with matrix-nio clients; the bot, the intake worker and the delivery worker run 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import re
+import struct
+import zlib
 from datetime import timedelta
 
+from nio import UploadResponse
 from sqlalchemy import func, select
 
 from services.matrix.api import MatrixApi, txn_id
-from services.matrix.channel import Incoming
+from services.matrix.channel import Incoming, MatrixChannel
+from services.matrix.store import create_store
 from shared import volunteering
 from shared.clock import utcnow
 from shared.db.models import OutboxMessage, Request, Task, User, Volunteer
@@ -164,7 +170,7 @@ async def test_bad_input_gets_a_kind_answer_and_changes_nothing(world: MatrixWor
     await resident.say(room, "9")   # out of range
     (out_of_range,) = await resident.next_from(room, world.bot_id)
     assert "没有第 9 项" in out_of_range.body and f"1 到 {len(options(consent))}" in out_of_range.body
-    await resident.client.room_send(room, "m.room.message", {"msgtype": "m.image", "body": "x.png",
+    await resident.client.room_send(room, "m.room.message", {"msgtype": "m.file", "body": "x.pdf",
                                                              "url": "mxc://linju.test/nothing"})
     (unsupported,) = await resident.next_from(room, world.bot_id)
     assert "只能接收文字" in unsupported.body
@@ -330,3 +336,110 @@ async def test_the_homeservers_429_is_waited_out_and_every_notification_arrives_
     await resident.sync(1500)
     bodies = [s.body for s in resident.seen if s.body.endswith("条通知")]
     assert sorted(bodies) == sorted(f"第 {i} 条通知" for i in range(5))   # each exactly once
+
+
+def tiny_png() -> bytes:
+    """A valid 1×1 PNG, built here rather than checked in."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+
+
+async def test_a_photo_and_a_location_reach_the_request_as_telegrams_do(world: MatrixWorld, db):
+    resident = world.people["resident"]
+    room = await onboard(world, resident)
+    png = tiny_png()
+    uploaded, _ = await resident.client.upload(io.BytesIO(png), content_type="image/png", filename="wall.png",
+                                               filesize=len(png))
+    assert isinstance(uploaded, UploadResponse), uploaded
+    mxc = uploaded.content_uri
+    image = {"msgtype": "m.image", "body": "楼道的灯坏了好几天了 晚上黑乎乎的", "filename": "wall.png", "url": mxc,
+             "info": {"mimetype": "image/png", "size": len(png), "w": 1, "h": 1}}
+
+    # A photo with a caption is a request, the photo its attachment (the mxc URI is the reference).
+    await resident.client.room_send(room, "m.room.message", image)
+    (ack,) = await resident.next_from(room, world.bot_id)
+    async with db.sessions() as session:
+        request = (await session.scalars(select(Request))).one()
+    assert request.number in ack.body and "已收到您的诉求" in ack.body
+    assert (request.text, request.source) == ("楼道的灯坏了好几天了 晚上黑乎乎的", "matrix")
+    assert request.attachments == [{"type": "photo", "file_id": mxc}]
+    await world.drain()
+    (routed,) = await resident.next_from(room, world.bot_id)
+    assert request.number in routed.body and "已转交" in routed.body
+
+    # Bad input, each a kind answer and no request: an image without its file, a photo without words.
+    await resident.client.room_send(room, "m.room.message", {"msgtype": "m.image", "body": "wall.png"})
+    (no_file,) = await resident.next_from(room, world.bot_id)
+    assert "没有收到" in no_file.body
+    await resident.client.room_send(room, "m.room.message", {**image, "body": "wall.png"})
+    (no_words,) = await resident.next_from(room, world.bot_id)
+    assert "请用文字描述" in no_words.body
+
+    # Adding a location to the request, as a Telegram resident would.
+    await resident.say(room, "!requests")
+    (listing,) = await resident.next_from(room, world.bot_id)
+    await resident.say(room, str(number_of(listing, request.number)))
+    (view,) = await resident.next_from(room, world.bot_id)
+    await resident.say(room, str(number_of(view, "补充信息")))
+    (prompt,) = await resident.next_from(room, world.bot_id)
+    assert "补充" in prompt.body
+    for geo_uri in ("geo:99,200", "geo:36.06;103.83", None):   # malformed: kindly refused, nothing stored
+        content = {"msgtype": "m.location", "body": "Location", **({"geo_uri": geo_uri} if geo_uri else {})}
+        await resident.client.room_send(room, "m.room.message", content)
+        (refused,) = await resident.next_from(room, world.bot_id)
+        assert "位置无法识别" in refused.body
+    location = {"msgtype": "m.location", "body": "Location at 36.0611, 103.8343",
+                "geo_uri": "geo:36.0611,103.8343;u=20"}
+    sent = await resident.client.room_send(room, "m.room.message", location)
+    (added,) = await resident.next_from(room, world.bot_id)
+    assert "已把补充信息加到诉求" in added.body and request.number in added.body
+    # The same event delivered again (a restart before the sync token was saved) adds nothing.
+    again = Incoming(room_id=room, sender=resident.user_id, event_id=sent.event_id, content=location, direct=True)
+    assert await world.bot.channel.handle(again) == "duplicate"
+    await world.drain()
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Request)) == 1
+        request = await session.get(Request, request.id)
+        told = (await session.scalars(select(OutboxMessage).where(OutboxMessage.key.like("g:info_added:%")))).one()
+    assert request.attachments == [{"type": "photo", "file_id": mxc},
+                                   {"type": "location", "latitude": 36.0611, "longitude": 103.8343}]
+    assert (told.platform, told.chat_id, told.status) == ("matrix", world.staff_room, "sent")
+
+
+async def test_an_encrypted_room_is_told_once_that_the_bot_cannot_read_it(world: MatrixWorld, caplog):
+    resident = world.people["resident"]
+    encryption = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+    room = (await resident.client.room_create(name="私聊（加密）", invite=[world.bot_id],
+                                              initial_state=[encryption])).room_id
+    with caplog.at_level(logging.WARNING, logger="linju.matrix"):
+        (notice,) = await resident.next_from(room, world.bot_id)
+    assert notice.content["msgtype"] == "m.notice"
+    zh, en = notice.body.index("加密"), notice.body.index("encrypted rooms")
+    assert zh < en and world.bot_id in notice.body and "!start" in notice.body
+    warnings = [r for r in caplog.records if r.name == "linju.matrix" and "encrypted room" in r.getMessage()]
+    assert warnings and all(room not in str(r.__dict__) and resident.user_id not in str(r.__dict__) for r in warnings)
+
+    # What the resident writes there arrives encrypted; the bot says nothing more, even after a restart
+    # (its in-memory note gone, the store's kept).
+    world.bot.told_encrypted.clear()
+    for _ in range(2):
+        await resident.client.room_send(room, "m.room.encrypted", {
+            "algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnB…", "sender_key": "c2VuZGVy",
+            "session_id": "c2Vzc2lvbg", "device_id": "RESIDENT"})
+    dm = await resident.direct_room_with(world.bot_id)
+    await world.wait_joined(dm)
+    await resident.say(dm, "!help")   # answered after the encrypted events were synced
+    await resident.next_from(dm, world.bot_id)
+    await resident.sync(1500)
+    assert len([s for s in resident.seen if s.room_id == room and s.sender == world.bot_id]) == 1
+    assert room in world.bot.told_encrypted
+    restarted = create_store(world.settings.redis_url, world.bot_id)
+    try:
+        channel = MatrixChannel(world.bot.api, restarted, world.db.sessions, world.config, world.bot.channel.enqueue)
+        assert await channel.encrypted_room(room) is False
+    finally:
+        await restarted.close()
+    assert not [s for s in resident.seen if s.room_id == dm and "加密" in s.body]
