@@ -19,7 +19,7 @@ from shared.domain.requests import RequestStatus
 from shared.intake.outcome import IntakeDecision, apply_decision
 from shared.open311 import service_hint
 from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, ClassifyRequest, DeliverNotification, send
-from shared.repo.requests import get_request
+from shared.repo.requests import get_request_and_resident
 from shared.runtime import Database, load_config
 from shared.settings import Settings
 from shared.taxonomy import FLOW_LABELS, MENU_LABEL
@@ -45,7 +45,7 @@ class Intake:
     async def process(self, request_id: int) -> list[int]:
         """Classify and route one request; returns the outbox ids it queued (empty if nothing to do)."""
         async with self.database.sessions() as session:
-            request = await get_request(session, request_id)
+            request = await get_request_and_resident(session, request_id)
             if request is None or request.status != RequestStatus.RECEIVED:
                 return []
             result = self.classifier.classify(request.text)

@@ -9,13 +9,14 @@ so two workers never send the same row.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import OutboxMessage
-from shared.db.upsert import insert_for
+from shared.db.upsert import dialect_of, insert_of
 
 # A row claimed longer ago than this by a worker that never finished is offered again.
 SENDING_LEASE = timedelta(minutes=2)
@@ -34,24 +35,21 @@ async def queue_notification(
     edit_message_id: str | None = None,
 ) -> int | None:
     """Insert a notification; returns its id, or None when `key` was already queued."""
-    stmt = (
-        insert_for(session, OutboxMessage)
-        .values(
-            key=key,
-            platform=platform,
-            chat_id=str(chat_id),
-            text=text,
-            options=options or [],
-            request_id=request_id,
-            batch=batch,
-            edit_message_id=edit_message_id,
-            status="pending",
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(OutboxMessage.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    params = {"key": key, "platform": platform, "chat_id": str(chat_id), "text": text, "options": options or [],
+              "request_id": request_id, "batch": batch, "edit_message_id": edit_message_id}
+    return (await session.execute(_insert_statement(dialect_of(session)), params)).scalar_one_or_none()
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    # Built once per dialect: every notification of every flow goes through here.
+    columns = OutboxMessage.__table__.c
+    values = {name: bindparam(name, type_=columns[name].type)
+              for name in ("key", "platform", "chat_id", "text", "options", "request_id", "batch", "edit_message_id")}
+    # On the table, not the mapped class: a Core INSERT skips the ORM's bulk-insert machinery.
+    table = OutboxMessage.__table__
+    return (insert_of(dialect, table).values(**values, status="pending", attempts=0)
+            .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id))
 
 
 async def claim(session: AsyncSession, outbox_id: int, *, now: datetime | None = None) -> OutboxMessage | None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import utcnow
-from shared.db.models import Request, RequestCounter, RequestEvent
+from shared.db.models import Request, RequestCounter, RequestEvent, User
 from shared.db.upsert import insert_for
 from shared.domain.requests import RequestStatus, allowed_sources, format_number
 
@@ -31,6 +32,19 @@ async def find_by_key(session: AsyncSession, idempotency_key: str) -> Request | 
 
 async def get_request(session: AsyncSession, request_id: int) -> Request | None:
     return await session.get(Request, request_id)
+
+
+async def get_request_and_resident(session: AsyncSession, request_id: int) -> Request | None:
+    """The request, with its resident loaded into the session in the same round trip (so
+    `session.get(User, request.user_id)` afterwards is answered without another query)."""
+    row = (await session.execute(_request_and_resident(), {"request_id": request_id})).first()
+    return None if row is None else row[0]
+
+
+@cache
+def _request_and_resident() -> Any:
+    return (select(Request, User).outerjoin(User, User.id == Request.user_id)
+            .where(Request.id == bindparam("request_id", type_=Request.__table__.c.id.type)))
 
 
 async def create_request(
@@ -95,15 +109,25 @@ async def transition(
     Returns the updated row, or None when another worker got there first or the
     lifecycle forbids the change (so repeated messages change nothing).
     """
-    sources = set(only_from) if only_from is not None else {str(s) for s in allowed_sources(target)}
-    stmt = (
+    sources = frozenset(only_from) if only_from is not None else frozenset(str(s) for s in allowed_sources(target))
+    params = {"request_id": request_id, "target": target, "updated_at": utcnow(),
+              **{f"v_{name}": value for name, value in values.items()}}
+    return (await session.execute(_transition_statement(sources, tuple(sorted(values))), params)).scalar_one_or_none()
+
+
+@lru_cache(maxsize=256)
+def _transition_statement(sources: frozenset[str], names: tuple[str, ...]) -> Any:
+    # Built once per (allowed sources, columns set): intake and staff move requests all day.
+    columns = Request.__table__.c
+    return (
         update(Request)
-        .where(Request.id == request_id, Request.status.in_(sources))
-        .values(status=target, updated_at=utcnow(), **values)
+        .where(Request.id == bindparam("request_id", type_=columns["id"].type), Request.status.in_(sorted(sources)))
+        .values(status=bindparam("target", type_=columns["status"].type),
+                updated_at=bindparam("updated_at", type_=columns["updated_at"].type),
+                **{name: bindparam(f"v_{name}", type_=columns[name].type) for name in names})
         .returning(Request)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def stuck_received(session: AsyncSession, *, older_than_seconds: float, limit: int = 500) -> list[int]:
