@@ -53,10 +53,13 @@ async def register(session: AsyncSession, config: CommunitiesConfig, user: User,
     if volunteer is None:
         volunteer = Volunteer(user_id=user.id, status="pending")
         session.add(volunteer)
+    # An approval holds for the community that gave it: registering again after moving to another
+    # community (a resident may change theirs) asks that community's staff.
+    moved = volunteer.community_code is not None and volunteer.community_code != user.community_code
     volunteer.name, volunteer.community_code = name, user.community_code
     volunteer.skills, volunteer.days, volunteer.parts = skills, days, parts
     volunteer.phone, volunteer.share_phone, volunteer.named_in_recognition = phone, phone is not None, named
-    if volunteer.status != "approved":
+    if volunteer.status != "approved" or moved:
         volunteer.status = "pending"
     await session.flush()
     if volunteer.status == "approved":

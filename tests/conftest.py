@@ -134,9 +134,21 @@ def redis_url() -> str:
 # both brokers, so the suite stays within its time budget as features grow.
 FULL_MATRIX = {"test_resident_request.py", "test_low_confidence.py", "test_storage_outage.py", "test_scheduler_jobs.py"}
 OFF_DIAGONAL = {("sqlite", "redis"), ("postgres", "stub")}
+# A test that pins its own pair (`pytest.mark.parametrize("database_url", [...], indirect=True)`, as the
+# hostile-input properties do) keeps it: it chose one pair on purpose.
 # Tests that measure time windows against real processes (rate limits, kill -9, restarts) run on
 # their own after the parallel run (`make test`), so other tests' load does not skew them.
 SERIAL_DIRS = {"faults", "delivery"}
+
+
+def _pins_backends(item: pytest.Item) -> bool:
+    """The test itself parametrizes the database or the broker (rather than taking the fixtures' matrix)."""
+    return any({"database_url", "broker"} & set(_argnames(marker.args[0]))
+               for marker in item.iter_markers("parametrize") if marker.args)
+
+
+def _argnames(names: str | list[str] | tuple[str, ...]) -> list[str]:
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -146,7 +158,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.serial)
         params = getattr(getattr(item, "callspec", None), "params", {})
         combo = (params.get("database_url"), params.get("broker"))
-        if item.path.parent.name == "pipeline" and item.path.name not in FULL_MATRIX and combo in OFF_DIAGONAL:
+        if (item.path.parent.name == "pipeline" and item.path.name not in FULL_MATRIX and combo in OFF_DIAGONAL
+                and not _pins_backends(item)):
             dropped.append(item)
         else:
             kept.append(item)

@@ -310,6 +310,9 @@ class FridgeShift(Base):
     expired_removed: Mapped[bool | None] = mapped_column(Boolean)
     checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_fridge_shifts_checker"))
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
 class Book(Base):
     """A book listed to give (凤翮筑梦书屋). Kept at the book house or by its owner until handed over."""
 

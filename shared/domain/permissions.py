@@ -21,6 +21,14 @@ def is_staff_of(roles: Sequence[str] | None, user_community: str | None, communi
     return "staff" in (roles or []) and user_community == community
 
 
+def community_is_fixed(roles: Sequence[str] | None, current: str | None) -> bool:
+    """Residents (and volunteers) choose their community themselves. Staff act for the community an
+    administrator gave them (`linju users promote … --community`): once they have one, only an
+    administrator moves them — else a community button would make them staff of another community.
+    Admins act on every community anyway."""
+    return current is not None and "staff" in (roles or []) and not is_admin(roles)
+
+
 def is_owner(user_id: int, request_user_id: int | None) -> bool:
     return request_user_id is not None and user_id == request_user_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.domain.permissions import community_is_fixed
 from shared.flows import actions
 from shared.flows.context import FlowContext
 from shared.flows.menu import main_menu
@@ -52,6 +53,8 @@ def next_step(ctx: FlowContext) -> Reply:
 async def start(ctx: FlowContext) -> list[Reply]:
     ctx.state.clear()
     if ctx.user.consent_at is not None and ctx.user.community_code is not None:
+        if community_is_fixed(ctx.user.roles, ctx.user.community_code):
+            return [next_step(ctx)]   # staff: their community is set by an administrator
         # A returning person may want to change community: offer it with the menu.
         return [community_prompt(ctx)]
     return [next_step(ctx)]
@@ -72,6 +75,10 @@ async def on_community(ctx: FlowContext, code: str) -> list[Reply]:
         return [consent_prompt(ctx.locale)]
     if not ctx.config.has_community(code):
         return [Reply(t(ctx.locale, "community.unknown")), community_prompt(ctx)]
+    if code != ctx.user.community_code and community_is_fixed(ctx.user.roles, ctx.user.community_code):
+        return [Reply(t(ctx.locale, "community.set_by_admin",
+                        community=community_name(ctx.config, ctx.user.community_code, ctx.locale))),
+                next_step(ctx)]
     ctx.user.community_code = code
     await ctx.session.commit()
     chosen = t(ctx.locale, "community.chosen", community=community_name(ctx.config, code, ctx.locale),

@@ -16,17 +16,16 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
 from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, RoomMessage, RoomPreset, SyncResponse
-from sqlalchemy import func, select
 
 from services.bot import delivery
 from services.intake import worker as intake_worker
 from services.matrix.main import MatrixBot, create_matrix_bot
 from services.matrix.sender import MatrixSender
-from shared.db.models import OutboxMessage, Request
 from shared.runtime import Database
 from shared.settings import Settings
 from tests.conftest import need
 from tests.matrix.homeserver import Homeserver, start
+from tests.pipeline_drain import drain
 
 PASSWORD = "correct-horse-battery"
 
@@ -137,26 +136,7 @@ class MatrixWorld:
     people: dict[str, Person]
 
     async def drain(self, timeout: float = 30.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            await asyncio.to_thread(self._drain)
-            async with self.db.sessions() as session:
-                busy = await session.scalar(select(func.count()).select_from(OutboxMessage)
-                                            .where(OutboxMessage.status.in_(["pending", "sending"])))
-                busy += await session.scalar(select(func.count()).select_from(Request)
-                                             .where(Request.status == "received"))
-            if not busy:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{busy} messages still in flight")
-            await asyncio.sleep(0.05)
-
-    def _drain(self) -> None:
-        for _ in range(3):
-            for queue in ("intake", "delivery"):
-                self.broker.declare_queue(queue)
-                self.broker.join(queue, timeout=30_000)
-            self.worker.join()
+        await drain(self.broker, self.worker, self.db, timeout=timeout, poll=0.05)
 
     async def wait_joined(self, room_id: str, timeout: float = 30.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout

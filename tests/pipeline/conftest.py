@@ -17,14 +17,12 @@ from services.bot import delivery
 from services.bot.app import create_claim_lane, create_dispatcher
 from services.intake import worker as intake_worker
 from services.scheduler import worker as jobs_worker
-from sqlalchemy import func, select
-
-from shared.db.models import OutboxMessage, Request
 from shared.queue.broker import redis_client
 from shared.runtime import Database
 from shared.settings import Settings
 from tests.fakes import RecordingSession, Updates, recording_bot
 from tests.guards import bot_guards, unhandled_updates_expected  # noqa: F401 - autouse checks
+from tests.pipeline_drain import drain
 
 
 @pytest.fixture(params=["stub", "redis"])
@@ -60,26 +58,7 @@ class Pipeline:
 
     async def drain(self, timeout: float = 20.0) -> None:
         """Wait until every queued message is processed and nothing is left to deliver or classify."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            await asyncio.to_thread(self._drain)
-            async with self.db.sessions() as session:
-                busy = await session.scalar(select(func.count()).select_from(OutboxMessage)
-                                            .where(OutboxMessage.status.in_(["pending", "sending"])))
-                busy += await session.scalar(select(func.count()).select_from(Request)
-                                             .where(Request.status == "received"))
-            if not busy:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{busy} messages still in flight")
-            await asyncio.sleep(0.02)
-
-    def _drain(self) -> None:
-        for _ in range(3):  # deliveries are enqueued by intake, so drain in rounds
-            for queue in ("jobs", "intake", "delivery"):
-                self.broker.declare_queue(queue)
-                self.broker.join(queue, timeout=20_000)
-            self.worker.join()
+        await drain(self.broker, self.worker, self.db, timeout=timeout)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -176,6 +176,39 @@ async def test_forged_staff_actions_change_nothing(people, db):
     assert "没有权限" in p.telegram.sent(RESIDENT)[-1].text
 
 
+async def test_staff_cannot_make_themselves_staff_of_another_community(people, db):
+    """Staff act for the community an administrator gave them (`linju users promote … --community`).
+    A community button — stale from onboarding, or forged — does not move them, so it cannot make
+    them staff of another community's requests (found by the hostile-input property test)."""
+    p = people
+    neighbour = 501888
+    await onboard(p, neighbour, "cjx")
+    theirs = await report(p, db, "小区门口的路灯不亮了", user_id=neighbour)
+    history = await events(db, theirs.id)
+    await p.feed(p.updates.message(STAFF, "/start"))
+    assert not [b for b in buttons(p.telegram.sent(STAFF)[-1]) if b.startswith("comm:")]
+    for data in ("comm:cjx", "comm:nsm"):
+        n = len(p.telegram.sent(STAFF))
+        await p.feed(p.updates.press(STAFF, data))
+        assert "管理员" in texts(p, STAFF, n), data
+    await p.feed(p.updates.press(STAFF, "comm:zjy"))   # their own community: nothing changes, nothing refused
+    async with db.sessions() as session:
+        staff = await get_or_create_user(session, "telegram", str(STAFF))
+        assert staff.community_code == "zjy"
+    for data in (f"st:take:{theirs.id}", f"st:res:{theirs.id}", f"stm:{theirs.id}:zjy"):
+        await p.feed(p.updates.press(STAFF, data, chat_id=STAFF_CHAT_ZJY))
+        assert "只有本社区" in p.telegram.sent(STAFF)[-1].text, data
+    await p.drain()
+    async with db.sessions() as session:
+        same = await session.get(Request, theirs.id)
+    assert (same.status, same.community_code, same.assignee_id) == ("routed", "cjx", None)
+    assert await events(db, theirs.id) == history
+    # Residents still move freely: their community only decides where their next request goes.
+    await p.feed(p.updates.press(RESIDENT, "comm:cjx"))
+    async with db.sessions() as session:
+        assert (await get_or_create_user(session, "telegram", str(RESIDENT))).community_code == "cjx"
+
+
 async def test_change_category_and_reassign(people, db):
     p = people
     request = await report(p, db, "楼道的灯坏了")

@@ -15,7 +15,7 @@ from shared.repo import tasks as task_repo
 from shared.repo.users import get_or_create_user, give_consent, grant_role
 from shared.sweeps import recognition_sweep, task_sweep
 from tests.pipeline.test_request_handling import (
-    CJX_STAFF, STAFF, STAFF_CHAT_ZJY, buttons, make_staff, people, report, texts,  # noqa: F401 - fixture
+    CJX_STAFF, STAFF, STAFF_CHAT_CJX, STAFF_CHAT_ZJY, buttons, make_staff, people, report, texts,  # noqa: F401 - fixture
 )
 from tests.pipeline.test_resident_request import RESIDENT, onboard
 
@@ -90,6 +90,38 @@ async def test_registration_and_approval(people, db):
     async with db.sessions() as session:
         assert (await session.get(Volunteer, volunteer.user_id)).status == "approved"
         assert "volunteer" in (await session.get(User, volunteer.user_id)).roles
+
+
+async def test_an_approval_does_not_follow_a_volunteer_to_another_community(crew, db):
+    """An approved zjy volunteer who moves to cjx and registers again waits for cjx's staff to approve
+    them: zjy's approval does not carry over, and zjy's staff cannot decide for cjx."""
+    p = crew
+    await p.feed(p.updates.message(HELPER, "/start"))
+    await p.feed(p.updates.press(HELPER, "comm:cjx"))
+    await p.feed(p.updates.message(HELPER, "/volunteer"))
+    await p.feed(p.updates.message(HELPER, "李建国"))
+    await p.feed(p.updates.press(HELPER, "vs:errands"))
+    await p.feed(p.updates.press(HELPER, "vs:done"))
+    await p.feed(p.updates.press(HELPER, "va:sat"))
+    await p.feed(p.updates.press(HELPER, "va:am"))
+    await p.feed(p.updates.press(HELPER, "va:done"))
+    await p.feed(p.updates.press(HELPER, "vp:skip"))
+    await p.feed(p.updates.press(HELPER, "vn:yes"))
+    await p.drain()
+    assert "审核" in p.telegram.sent(HELPER)[-1].text
+    async with db.sessions() as session:
+        helper = await get_or_create_user(session, "telegram", str(HELPER))
+        volunteer = await session.get(Volunteer, helper.id)
+        assert (volunteer.community_code, volunteer.status) == ("cjx", "pending")
+    card = p.telegram.sent(STAFF_CHAT_CJX)[-1]
+    assert "李建国" in card.text and f"vol:ok:{helper.id}" in buttons(card)
+    assert not any("李建国" in m.text for m in p.telegram.sent(STAFF_CHAT_ZJY))
+    await p.feed(p.updates.press(STAFF, f"vol:ok:{helper.id}", chat_id=STAFF_CHAT_ZJY))   # not theirs any more
+    assert "只有本社区" in p.telegram.sent(STAFF)[-1].text
+    await p.feed(p.updates.press(CJX_STAFF, f"vol:ok:{helper.id}", chat_id=STAFF_CHAT_CJX))
+    await p.drain()
+    async with db.sessions() as session:
+        assert (await session.get(Volunteer, helper.id)).status == "approved"
 
 
 async def test_task_lifecycle_from_a_request(crew, db):
