@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import utcnow
@@ -110,9 +111,13 @@ async def transition(
     lifecycle forbids the change (so repeated messages change nothing).
     """
     sources = frozenset(only_from) if only_from is not None else frozenset(str(s) for s in allowed_sources(target))
+    bound = {name: value for name, value in values.items() if not isinstance(value, ClauseElement)}
+    stmt = _transition_statement(sources, tuple(sorted(bound)))
+    if len(bound) < len(values):  # SQL expressions (`closed_at=func.now()`) are part of the statement
+        stmt = stmt.values(**{name: value for name, value in values.items() if name not in bound})
     params = {"request_id": request_id, "target": target, "updated_at": utcnow(),
-              **{f"v_{name}": value for name, value in values.items()}}
-    return (await session.execute(_transition_statement(sources, tuple(sorted(values))), params)).scalar_one_or_none()
+              **{f"v_{name}": value for name, value in bound.items()}}
+    return (await session.execute(stmt, params)).scalar_one_or_none()
 
 
 @lru_cache(maxsize=256)
