@@ -64,6 +64,9 @@ def write_config(directory: Path, port: int) -> Path:
         "suppress_key_server_warning": True,
         "enable_metrics": False,
         "presence": {"enabled": False},
+        # Test accounts: 2^4 bcrypt rounds instead of 2^12, or every registration and login of every
+        # test's world costs about a second of CPU.
+        "bcrypt_rounds": 4,
         "rc_message": _LOOSE,
         "rc_registration": _LOOSE,
         "rc_login": {"address": _LOOSE, "account": _LOOSE, "failed_attempts": _LOOSE},
