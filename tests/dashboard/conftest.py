@@ -10,10 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from dramatiq.brokers.stub import StubBroker
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.dashboard.app import build, create_app
-from shared.db.models import OutboxMessage, Request, User
+from shared.db.models import OutboxMessage, Request, RequestEvent, User
 from shared.domain.requests import RequestStatus
 from shared.intake.outcome import route
 from shared.repo.requests import create_request
@@ -137,3 +137,15 @@ async def browser(dashboard_app, db: Database) -> AsyncIterator[Browser]:  # typ
 async def other_browser(dashboard_app, db: Database) -> AsyncIterator[Browser]:  # type: ignore[no-untyped-def]
     async with TestClient(TestServer(create_app(dashboard_app))) as client:
         yield Browser(client, db)
+
+
+async def events_of(db, request_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
+    """How many timeline events of `kind` the request has."""
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(RequestEvent)
+                                        .where(RequestEvent.request_id == request_id, RequestEvent.kind == kind)))
+
+
+async def stored_request(db, request_id: int) -> Request:  # type: ignore[no-untyped-def]
+    async with db.sessions() as session:
+        return await session.get(Request, request_id)

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from shared.clock import as_utc
-from shared.db.models import OutboxMessage, Request, RequestEvent, RequestFollower, Task, Volunteer
+from shared.db.models import OutboxMessage, Request, RequestFollower, Task, Volunteer
 from shared.domain.requests import RequestStatus
 from shared.domain.tasks import DAYS, PARTS
-from tests.dashboard.conftest import ADMIN, CSRF, STAFF_CJX, STAFF_ZJY, add_request
-
-
-async def _events(db, request_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
-    async with db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(RequestEvent)
-                                        .where(RequestEvent.request_id == request_id, RequestEvent.kind == kind)))
-
-
-async def _get(db, request_id: int) -> Request:  # type: ignore[no-untyped-def]
-    async with db.sessions() as session:
-        return await session.get(Request, request_id)
+from tests.dashboard.conftest import events_of, stored_request, ADMIN, CSRF, STAFF_CJX, STAFF_ZJY, add_request
 
 
 async def _outbox(db, pattern: str) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -61,11 +50,11 @@ async def test_merge_a_duplicate_once_and_its_reporter_follows_the_other(browser
         response = await browser.client.post(f"/requests/{duplicate.id}/merge", allow_redirects=False,
                                              data={"csrf": csrf, "nonce": nonce, "value": f" {original.number.lower()} "})
         assert done(response) == expected
-    merged = await _get(db, duplicate.id)
+    merged = await stored_request(db, duplicate.id)
     assert merged.status == RequestStatus.CLOSED and merged.duplicate_of_id == original.id
-    assert (await _get(db, original.id)).status == RequestStatus.ROUTED
-    assert await _events(db, duplicate.id, "merged_into") == 1
-    assert await _events(db, original.id, "follower_added") == 1
+    assert (await stored_request(db, original.id)).status == RequestStatus.ROUTED
+    assert await events_of(db, duplicate.id, "merged_into") == 1
+    assert await events_of(db, original.id, "follower_added") == 1
     async with db.sessions() as session:
         assert await session.get(RequestFollower, (original.id, people.volunteer.id)) is not None
     told = await _outbox(db, f"u%:r:merged:{duplicate.id}")
@@ -98,17 +87,17 @@ async def test_merge_refusals_change_nothing(browser, people, db, config):
         page = await (await browser.client.get(f"/requests/{second.id}?done={expected}")).text()
         assert '<p class="flash" role="status">' in page, expected  # a kind sentence, not an error page
     for request in (first, second, closed, foreign):
-        assert await _events(db, request.id, "merged_into") == 0
-        assert await _events(db, request.id, "follower_added") == 0
-    assert (await _get(db, second.id)).status == RequestStatus.ROUTED
-    assert (await _get(db, second.id)).duplicate_of_id is None
+        assert await events_of(db, request.id, "merged_into") == 0
+        assert await events_of(db, request.id, "follower_added") == 0
+    assert (await stored_request(db, second.id)).status == RequestStatus.ROUTED
+    assert (await stored_request(db, second.id)).duplicate_of_id is None
     assert await _outbox(db, "u%:r:merged:%") == []
 
     # A request already merged away takes no further duplicates.
     assert done(await _merge(browser, second, first.number)) == "merged"
     third = await add_request(db, config, people.resident, "zjy", "灯坏了好几天")
     assert done(await _merge(browser, third, second.number)) == "merge_target_closed"
-    assert (await _get(db, third.id)).status == RequestStatus.ROUTED
+    assert (await stored_request(db, third.id)).status == RequestStatus.ROUTED
 
 
 async def test_admin_cannot_merge_across_communities(browser, people, db, config):
@@ -116,8 +105,8 @@ async def test_admin_cannot_merge_across_communities(browser, people, db, config
     cjx = await add_request(db, config, people.resident, "cjx", "楼道灯坏了")
     await browser.sign_in(ADMIN)
     assert done(await _merge(browser, zjy, cjx.number)) == "merge_other_community"
-    assert (await _get(db, zjy.id)).status == RequestStatus.ROUTED
-    assert await _events(db, cjx.id, "follower_added") == 0
+    assert (await stored_request(db, zjy.id)).status == RequestStatus.ROUTED
+    assert await events_of(db, cjx.id, "follower_added") == 0
 
 
 async def test_merge_another_communitys_request_by_its_id_is_not_found(browser, people, db, config):
@@ -131,8 +120,8 @@ async def test_merge_another_communitys_request_by_its_id_is_not_found(browser, 
         response = await browser.client.post(path, data={"csrf": csrf, "nonce": f"n{path}{number}", "value": number},
                                              allow_redirects=False)
         assert response.status == 404, path
-    assert (await _get(db, theirs.id)).status == RequestStatus.ROUTED
-    assert await _events(db, mine.id, "follower_added") == 0 and await _events(db, other.id, "follower_added") == 0
+    assert (await stored_request(db, theirs.id)).status == RequestStatus.ROUTED
+    assert await events_of(db, mine.id, "follower_added") == 0 and await events_of(db, other.id, "follower_added") == 0
 
 
 async def test_merge_needs_the_sessions_csrf_token(browser, other_browser, people, db, config):
@@ -146,8 +135,8 @@ async def test_merge_needs_the_sessions_csrf_token(browser, other_browser, peopl
     response = await browser.client.post(f"/requests/{duplicate.id}/merge", allow_redirects=False,
                                          data={"nonce": "n1", "value": original.number})
     assert response.status == 403
-    assert (await _get(db, duplicate.id)).status == RequestStatus.ROUTED
-    assert await _events(db, duplicate.id, "merged_into") == 0
+    assert (await stored_request(db, duplicate.id)).status == RequestStatus.ROUTED
+    assert await events_of(db, duplicate.id, "merged_into") == 0
 
 
 # --- volunteer task ------------------------------------------------------------------------------
@@ -189,7 +178,7 @@ async def test_create_a_task_from_a_request_once_and_offer_it(browser, people, d
     assert (task.title, task.details, task.place, task.est_hours, task.created_by) == \
         ("帮张阿姨取药", "3号楼2单元，药在社区医院", "张家园3号楼附近", 1.5, people.staff_zjy.id)
     assert as_utc(task.window_end) > as_utc(task.window_start)
-    assert await _events(db, request.id, "task_created") == 1
+    assert await events_of(db, request.id, "task_created") == 1
     # Offered the normal way: the outbox, to the volunteer group and the matching volunteer, with a Claim button.
     group = await _outbox(db, f"g:offer:{task.id}:%")
     private = await _outbox(db, f"u{people.volunteer.id}:offer:{task.id}:%")
@@ -232,7 +221,7 @@ async def test_task_bad_input_changes_nothing(browser, people, db, config):
             ("place", "地" * 201, "task_bad_place"), ("hours", "abc", "task_bad_hours"), ("hours", "0", "task_bad_hours"),
             ("hours", "25", "task_bad_hours"), ("hours", "nan", "task_bad_hours"), ("hours", "-1", "task_bad_hours")):
         assert done(await _task(browser, request, **{field: value})) == expected, (field, value)
-    assert await _tasks(db) == [] and await _events(db, request.id, "task_created") == 0
+    assert await _tasks(db) == [] and await events_of(db, request.id, "task_created") == 0
     assert await _outbox(db, "%:offer:%") == []
 
 

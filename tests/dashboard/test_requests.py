@@ -5,24 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from shared.clock import utcnow
 from shared.logs import JsonFormatter
-from shared.db.models import OutboxMessage, Request, RequestEvent
+from shared.db.models import OutboxMessage, Request
 from shared.domain.requests import RequestStatus
-from tests.dashboard.conftest import ADMIN, RESIDENT, STAFF_CJX, STAFF_ZJY, add_request
-
-
-async def _events(db, request_id: int, kind: str) -> int:  # type: ignore[no-untyped-def]
-    async with db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(RequestEvent)
-                                        .where(RequestEvent.request_id == request_id, RequestEvent.kind == kind)))
-
-
-async def _get(db, request_id: int) -> Request:  # type: ignore[no-untyped-def]
-    async with db.sessions() as session:
-        return await session.get(Request, request_id)
+from tests.dashboard.conftest import events_of, stored_request, ADMIN, RESIDENT, STAFF_ZJY, add_request
 
 
 def listed(body: str, request: Request) -> bool:
@@ -77,7 +66,7 @@ async def test_another_communitys_request_by_id_is_not_found(browser, people, db
         response = await browser.client.post(f"/requests/{other.id}/{action}", allow_redirects=False,
                                              data={"csrf": csrf, "nonce": f"n-{action}", "value": value})
         assert response.status == 404, action
-    after = await _get(db, other.id)
+    after = await stored_request(db, other.id)
     assert after.status == RequestStatus.ROUTED and after.community_code == "cjx" and after.category == "repair"
     assert len(await _to_resident(db)) == told_before
 
@@ -101,22 +90,22 @@ async def test_take_reply_resolve_reach_the_resident_once_each(browser, people, 
                                              data={"csrf": csrf, "nonce": nonce})
         assert response.status == 303
     assert response.headers["Location"].endswith("done=already")
-    assert (await _get(db, request.id)).status == RequestStatus.IN_PROGRESS
-    assert (await _get(db, request.id)).assignee_id == people.staff_zjy.id
-    assert await _events(db, request.id, "taken") == 1
+    assert (await stored_request(db, request.id)).status == RequestStatus.IN_PROGRESS
+    assert (await stored_request(db, request.id)).assignee_id == people.staff_zjy.id
+    assert await events_of(db, request.id, "taken") == 1
 
     forms = await browser.forms(request.id)
     csrf, nonce = forms["reply"]
     for _ in range(2):  # the same reply form sent twice
         await browser.client.post(f"/requests/{request.id}/reply", allow_redirects=False,
                                   data={"csrf": csrf, "nonce": nonce, "value": "师傅明天上午来修"})
-    assert await _events(db, request.id, "staff_reply") == 1
+    assert await events_of(db, request.id, "staff_reply") == 1
     replies = [m for m in await _to_resident(db) if "师傅明天上午来修" in m.text]
     assert len(replies) == 1 and replies[0].status == "pending"
 
     response = await browser.act(request.id, "resolve")
     assert response.headers["Location"].endswith("done=resolved")
-    assert (await _get(db, request.id)).status == RequestStatus.RESOLVED
+    assert (await stored_request(db, request.id)).status == RequestStatus.RESOLVED
     # Resolving again from a fresh form is refused by the lifecycle, not done twice.
     response = await browser.act(request.id, "reply", "补充一句")  # still allowed on a resolved request
     assert response.headers["Location"].endswith("done=replied")
@@ -132,16 +121,16 @@ async def test_category_change_and_reassign(browser, people, db, config):
     await browser.sign_in(STAFF_ZJY)
     response = await browser.act(request.id, "category", "safety")
     assert response.headers["Location"].endswith("done=category")
-    assert (await _get(db, request.id)).category == "safety"
+    assert (await stored_request(db, request.id)).category == "safety"
     response = await browser.act(request.id, "category", "not-a-label")
-    assert response.status == 400 and (await _get(db, request.id)).category == "safety"
+    assert response.status == 400 and (await stored_request(db, request.id)).category == "safety"
     response = await browser.act(request.id, "reassign", "nowhere")
-    assert response.status == 400 and (await _get(db, request.id)).community_code == "zjy"
+    assert response.status == 400 and (await stored_request(db, request.id)).community_code == "zjy"
     response = await browser.act(request.id, "reassign", "cjx")
     assert response.status == 303 and response.headers["Location"] == "/requests?done=reassigned"
-    moved = await _get(db, request.id)
+    moved = await stored_request(db, request.id)
     assert moved.community_code == "cjx" and moved.status == RequestStatus.ROUTED
-    assert await _events(db, request.id, "reassigned") == 1
+    assert await events_of(db, request.id, "reassigned") == 1
     # It left this staff member's reach.
     assert (await browser.client.get(f"/requests/{request.id}")).status == 404
 
@@ -152,7 +141,7 @@ async def test_empty_or_huge_reply_is_not_sent(browser, people, db, config):
     for text in ("", "   ", "\u200b\u200b", "x" * 5000):
         response = await browser.act(request.id, "reply", text)
         assert response.headers["Location"].endswith("done=empty")
-    assert await _events(db, request.id, "staff_reply") == 0
+    assert await events_of(db, request.id, "staff_reply") == 0
     assert [m for m in await _to_resident(db) if "staff_reply" in m.key] == []
 
 
@@ -166,8 +155,8 @@ async def test_actions_need_the_sessions_csrf_token(browser, other_browser, peop
         assert response.status == 403
     response = await browser.client.post(f"/requests/{request.id}/take", data={"nonce": "abc"}, allow_redirects=False)
     assert response.status == 403
-    assert (await _get(db, request.id)).status == RequestStatus.ROUTED
-    assert await _events(db, request.id, "taken") == 0
+    assert (await stored_request(db, request.id)).status == RequestStatus.ROUTED
+    assert await events_of(db, request.id, "taken") == 0
 
 
 async def test_unknown_action_and_missing_nonce(browser, people, db, config):
@@ -178,7 +167,7 @@ async def test_unknown_action_and_missing_nonce(browser, people, db, config):
     assert response.status == 404
     response = await browser.client.post(f"/requests/{request.id}/take", data={"csrf": csrf}, allow_redirects=False)
     assert response.headers["Location"].endswith("done=already")
-    assert (await _get(db, request.id)).status == RequestStatus.ROUTED
+    assert (await stored_request(db, request.id)).status == RequestStatus.ROUTED
 
 
 async def test_filters(browser, people, db, config):
@@ -245,8 +234,8 @@ async def test_refer_outside_and_record_the_answer(browser, people, db, config):
     for _ in range(2):
         response = await browser.client.post(f"/requests/{request.id}/refer", allow_redirects=False,
                                              data={"csrf": csrf, "nonce": nonce, "value": body, "reference": "WS-2026-118"})
-    assert await _events(db, request.id, "referred") == 1
+    assert await events_of(db, request.id, "referred") == 1
     assert "WS-2026-118" in await (await browser.client.get(f"/requests/{request.id}")).text()
     assert (await browser.act(request.id, "referral_answered")).headers["Location"].endswith("done=referral_answered")
-    assert await _events(db, request.id, "referral_answered") == 1
+    assert await events_of(db, request.id, "referral_answered") == 1
     assert "referral_answered" not in await browser.forms(request.id)

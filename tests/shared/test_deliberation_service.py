@@ -13,17 +13,7 @@ from shared import deliberation as service
 from shared.clock import utcnow
 from shared.db.models import DelibBallot, DelibEvent, DelibSupport, DelibTopic, DelibVote, OutboxMessage, User
 from shared.deliberation_sweeps import deliberation_sweep
-from shared.repo.users import get_or_create_user, give_consent, grant_role
-
-
-async def person(session, external_id: str, community: str, *, staff: bool = False) -> User:
-    user = await get_or_create_user(session, "telegram", external_id, display_name=f"p{external_id}")
-    give_consent(user)
-    user.community_code = community
-    if staff:
-        grant_role(user, "staff")
-    await session.flush()
-    return user
+from tests.people import person
 
 
 async def voting_topic(db, config, *, compound: str | None = "井儿街", quorum: int = 2):  # type: ignore[no-untyped-def]

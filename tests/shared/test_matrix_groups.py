@@ -14,7 +14,7 @@ from shared.config import Community
 from shared.db.models import OutboxMessage
 from shared.notify import Group, group_rows, groups_of, to_group
 from shared.repo.requests import create_request
-from shared.repo.users import get_or_create_user, give_consent, grant_role
+from tests.people import person
 
 STAFF_ROOM = "!staff:linju.test"
 VOLUNTEER_ROOM = "!vol:linju.test"
@@ -75,21 +75,11 @@ async def test_both_groups_get_the_card_once_each(db, config):
         assert await to_group(session, with_rooms(config, staff_chat_id=None), "zjy", "staff", "g:test:2", "卡片") == []
 
 
-async def _person(session, external_id: str, community: str, *, staff: bool = False, name: str = "居民"):  # type: ignore[no-untyped-def]
-    user = await get_or_create_user(session, "telegram", external_id, display_name=name)
-    give_consent(user)
-    user.community_code = community
-    if staff:
-        grant_role(user, "staff")
-    await session.flush()
-    return user
-
-
 async def test_mediation_reaches_a_matrix_only_staff_room(db, config):
     cfg = matrix_only(config, "cjx")
     async with db.sessions() as session:
-        staff = await _person(session, "9101", "cjx", staff=True)
-        reporter = await _person(session, "9102", "cjx")
+        staff = await person(session, "9101", "cjx", staff=True)
+        reporter = await person(session, "9102", "cjx")
         request, _ = await create_request(session, community_code="cjx", user_id=reporter.id, text="楼上漏水",
                                           idempotency_key="mx-groups:1")
         request.category, request.status, request.team = "mediation", "routed", "mediation"
@@ -108,7 +98,7 @@ async def test_mediation_reaches_a_matrix_only_staff_room(db, config):
 async def test_deliberation_reaches_a_matrix_only_staff_room(db, config):
     cfg = matrix_only(config, "zjz")
     async with db.sessions() as session:
-        resident = await _person(session, "9201", "zjz")
+        resident = await person(session, "9201", "zjz")
         outcome = await deliberation.propose(session, cfg, resident, title="加装电梯", description="老楼没有电梯",
                                              photos=[], compound=None)
         await session.commit()
@@ -123,8 +113,8 @@ async def test_activities_reach_a_matrix_only_staff_room(db, config):
     cfg = matrix_only(config, "cjx")
     start = utcnow() + timedelta(days=1)
     async with db.sessions() as session:
-        organiser = await _person(session, "9301", "cjx", staff=True)
-        parent = await _person(session, "9302", "cjx", name="王芳")
+        organiser = await person(session, "9301", "cjx", staff=True)
+        parent = await person(session, "9302", "cjx", name="王芳")
         activity = await activities.create_activity(session, community="cjx", title="四点半课堂", audience="everyone",
                                                     place="活动室", capacity=5, spans=[(start, start + timedelta(hours=2))],
                                                     age_min=None, age_max=None, organiser_id=organiser.id, opens=None,

@@ -14,17 +14,7 @@ from shared.domain.deliberation import Stage
 from shared.domain.requests import RequestStatus
 from shared.intake.outcome import route
 from shared.repo.requests import create_request
-from shared.repo.users import get_or_create_user, give_consent, grant_role
-
-
-async def person(session, external_id: str, community: str, *, staff: bool = False) -> User:  # type: ignore[no-untyped-def]
-    user = await get_or_create_user(session, "telegram", external_id, display_name=f"p{external_id}")
-    give_consent(user)
-    user.community_code = community
-    if staff:
-        grant_role(user, "staff")
-    await session.flush()
-    return user
+from tests.people import person
 
 
 async def open_request(db, config) -> tuple[int, int]:  # type: ignore[no-untyped-def]
