@@ -128,12 +128,14 @@ async def test_telegram_429_is_waited_out_then_sent(start, pg, postgres_url, bro
     playground = await start(rate_limits=True, scale=1.0)  # 1 message/s per chat, burst of 3
     chat = 630_001
     await people(playground, [chat])
-    direct = playground.bot(TOKEN)
-    for n in range(3):  # someone else used up the chat's burst; our limiter does not know
-        await direct.send_message(chat, f"direct {n}")
-    await direct.session.close()
     ids = await queue_rows(pg, [chat])
     async with worker(broker, settings_for(postgres_url, playground.base), limits(1.0, namespace)):
+        # Just before our row goes out, someone else uses up the chat's burst; our limiter does not
+        # know. (Done once the worker is up: the chat's bucket refills one message a second.)
+        direct = playground.bot(TOKEN)
+        for n in range(3):
+            await direct.send_message(chat, f"direct {n}")
+        await direct.session.close()
         await asyncio.to_thread(enqueue, broker, ids)
         found = await wait_rows(pg, ids)
     row = found[ids[0]]
