@@ -21,8 +21,8 @@ from shared.db.models import (
     Volunteer,
 )
 from shared.domain import activities as rules
-from shared.repo.users import get_or_create_user, give_consent, grant_role
 from shared.volunteering import confirmed_hours
+from tests.people import person as onboarded
 
 # 10:00 in Lanzhou (Asia/Shanghai), outside the default quiet hours.
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -37,11 +37,7 @@ def calm(config):
 
 async def person(db, external: str, community: str = "cjx", *, staff: bool = False, name: str | None = None):
     async with db.sessions() as session:
-        user = await get_or_create_user(session, "telegram", external, display_name=name or f"居民{external}")
-        give_consent(user)
-        user.community_code = community
-        if staff:
-            grant_role(user, "staff")
+        user = await onboarded(session, external, community, staff=staff, name=name or f"居民{external}")
         await session.commit()
         return user
 
