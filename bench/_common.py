@@ -114,6 +114,13 @@ def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, st
     return env
 
 
+def queue_poll_max_ms(env: dict[str, str]) -> int:
+    """The idle-queue back-off bound the services started with `env` use."""
+    from shared.settings import Settings
+
+    return int(env.get("QUEUE_POLL_MAX_MS") or Settings(_env_file=None).queue_poll_max_ms)
+
+
 def spawn(args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT if log_path else out,

@@ -15,8 +15,8 @@ rows are sent and start it again, for "none lost across a worker restart".
 Then, with `--latency-rate` > 0, notifications go out one by one at that rate (below the
 limit) for `--latency-seconds`, and the time from enqueue to `sent_at` is reported
 (median, p99): what a resident waits on delivery when the system is not saturated.
-`--worker-timeout-ms` sets dramatiq's `dramatiq_worker_timeout` for the workers (the
-longest back-off of an idle queue poll; dramatiq's default is 1000).
+`--queue-poll-max-ms` sets `QUEUE_POLL_MAX_MS` for the workers (the longest back-off of an
+idle queue poll; default: the settings' value).
 
 Figures per run, then median over runs:
 - rate: (N - 1) / (last sent_at - first sent_at), as a share of the (scaled) limit;
@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (LINJU, asyncpg_dsn, cpu_seconds, emit, fresh_database, fresh_redis, log,  # noqa: E402
-                     CpuMeter, machine_cpu_seconds, percentile, service_env, spawn, start_playground, stop,
+                     CpuMeter, machine_cpu_seconds, percentile, queue_poll_max_ms, service_env, spawn, start_playground, stop,
                      wait_consumers, wait_quiet)
 
 BOT_LIMIT = 30.0  # messages per second per bot, before scaling
@@ -259,7 +259,7 @@ def main() -> None:
                         help="further runs that stop and start one worker half-way through")
     parser.add_argument("--latency-rate", type=float, default=100.0, help="0 to skip the latency phase")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
-    parser.add_argument("--worker-timeout-ms", type=int, default=None)
+    parser.add_argument("--queue-poll-max-ms", type=int, default=None)
     args = parser.parse_args()
 
     redis_url = fresh_redis()
@@ -273,8 +273,8 @@ def main() -> None:
     try:
         with fresh_database("delivery") as url:
             env = service_env(url, redis_url, TELEGRAM_API_BASE=base, DELIVERY_SCALE=str(args.scale))
-            if args.worker_timeout_ms is not None:
-                env["dramatiq_worker_timeout"] = str(args.worker_timeout_ms)
+            if args.queue_poll_max_ms is not None:
+                env["QUEUE_POLL_MAX_MS"] = str(args.queue_poll_max_ms)
 
             def start_worker(_index: int):  # type: ignore[no-untyped-def]
                 return spawn([LINJU, "deliver", "--threads", str(args.threads)], env=env, log_path=logs)
@@ -325,7 +325,7 @@ def main() -> None:
         "restart_share_of_limit": [r["share_of_limit"] for r in restart_runs],
         "restart_duplicates": sum(r["duplicates"] for r in restart_runs),
         "restart_lost": sum(r["lost"] for r in restart_runs),
-        "dramatiq_worker_timeout_ms": int(args.worker_timeout_ms or 1000),
+        "queue_poll_max_ms": queue_poll_max_ms(env),
         "latency": latency,
         "per_run": runs, "per_restart_run": restart_runs,
     })

@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (LINJU, REPO, CpuMeter, asyncpg_dsn, emit, fresh_database, fresh_redis, log,  # noqa: E402
-                     machine_cpu_seconds, percentile, service_env, spawn, start_playground, stop,
+                     machine_cpu_seconds, percentile, queue_poll_max_ms, service_env, spawn, start_playground, stop,
                      wait_quiet)
 
 FIRST_RESIDENT = 5_000_000
@@ -210,13 +210,32 @@ async def stages(dsn: str, residents: list[int]) -> dict[str, Any]:
             "JOIN outbox o ON o.request_id = r.id WHERE u.external_id = ANY($1::text[]) GROUP BY 1",
             [str(r) for r in residents])
         unlinked = await connection.fetchval("SELECT count(*) FROM outbox WHERE request_id IS NULL")
+        statuses = await connection.fetch(
+            "SELECT r.status, count(*) AS n FROM requests r JOIN users u ON u.id = r.user_id "
+            "WHERE u.external_id = ANY($1::text[]) GROUP BY 1", [str(r) for r in residents])
+        unsent = await connection.fetch(
+            "SELECT o.status, count(*) AS n FROM requests r JOIN users u ON u.id = r.user_id "
+            "JOIN outbox o ON o.request_id = r.id AND o.chat_id = u.external_id "
+            "WHERE u.external_id = ANY($1::text[]) AND o.status <> 'sent' GROUP BY 1", [str(r) for r in residents])
+        silent = await connection.fetch(
+            "SELECT r.id, r.status FROM requests r JOIN users u ON u.id = r.user_id "
+            "WHERE u.external_id = ANY($1::text[]) AND NOT EXISTS "
+            "(SELECT 1 FROM outbox o WHERE o.request_id = r.id AND o.chat_id = u.external_id)",
+            [str(r) for r in residents])
+        requests = await connection.fetchval(
+            "SELECT count(*) FROM requests r JOIN users u ON u.id = r.user_id WHERE u.external_id = ANY($1::text[])",
+            [str(r) for r in residents])
     finally:
         await connection.close()
     per_request = {r["who"]: round(r["n"] / max(1, len(residents)), 2) for r in messages}
     return {"stored_to_decided": stats([float(r["intake"]) for r in rows]),
             "decided_to_sent": stats([float(r["delivery"]) for r in rows]),
             "outbox_rows_per_request": per_request,
-            "outbox_rows_without_request": unlinked}
+            "outbox_rows_without_request": unlinked,
+            "residents": len(residents), "requests_stored": requests,
+            "requests_by_status": {r["status"]: r["n"] for r in statuses},
+            "resident_replies_not_sent": {r["status"]: r["n"] for r in unsent},
+            "requests_without_resident_reply": [dict(r) for r in silent][:20]}
 
 
 # -- 2. intake throughput ---------------------------------------------------------------------------------------
@@ -371,9 +390,9 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=2000, help="requests per throughput run")
     parser.add_argument("--throughput-runs", type=int, default=3)
     parser.add_argument("--noop", type=int, default=20_000, help="no-op messages for dramatiq's own rate")
-    parser.add_argument("--worker-timeout-ms", type=int, default=None,
-                        help="dramatiq_worker_timeout for the services: the longest a worker's idle queue poll "
-                             "backs off (dramatiq's default 1000)")
+    parser.add_argument("--queue-poll-max-ms", type=int, default=None,
+                        help="QUEUE_POLL_MAX_MS for the services: the longest a worker's idle queue poll backs off "
+                             "(default: the settings' value)")
     parser.add_argument("--pin-responses", action="store_true",
                         help="what-if: run the services with aiogram's Response[...] classes pinned "
                              "(bench/_pin/sitecustomize.py), the fix proposed for the bot process")
@@ -402,9 +421,9 @@ def main() -> None:
             if args.pin_responses:
                 env["PYTHONPATH"] = f"{Path(__file__).resolve().parent / '_pin'}{os.pathsep}{env['PYTHONPATH']}"
             result["pinned_responses"] = args.pin_responses
-            if args.worker_timeout_ms is not None:
-                env["dramatiq_worker_timeout"] = str(args.worker_timeout_ms)
-            result["dramatiq_worker_timeout_ms"] = int(env.get("dramatiq_worker_timeout", 1000))
+            if args.queue_poll_max_ms is not None:
+                env["QUEUE_POLL_MAX_MS"] = str(args.queue_poll_max_ms)
+            result["queue_poll_max_ms"] = queue_poll_max_ms(env)
 
             if not args.skip_latency:
                 services = [spawn([LINJU, "bot"], env=env, log_path=logs),

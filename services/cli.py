@@ -82,13 +82,13 @@ def _run_worker(settings: Settings, register: Callable, queues: set[str], thread
     import dramatiq
 
     from shared import health
-    from shared.queue.broker import create_broker
+    from shared.queue.broker import create_broker, create_worker
 
     health.start_in_thread(settings)
     broker = create_broker(settings)
     dramatiq.set_broker(broker)
     register(broker, settings)
-    worker = dramatiq.Worker(broker, worker_threads=threads, queues=queues)
+    worker = create_worker(broker, settings, threads=threads, queues=queues)
     worker.start()
     log.info("worker started", extra={"queues": sorted(queues), "threads": threads})
 

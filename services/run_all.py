@@ -21,7 +21,7 @@ from services.scheduler import worker as jobs_worker
 from services.scheduler.main import run_scheduler
 from shared.db.migrate import upgrade
 from shared.demo import DemoPerson, load_demo
-from shared.queue.broker import create_broker, describe
+from shared.queue.broker import create_broker, create_worker, describe
 from shared.runtime import Database, load_config
 from shared.settings import Settings
 
@@ -76,7 +76,7 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
 
         senders = senders_for(settings, broker)
     delivery.register(broker, settings, senders=senders)
-    worker = dramatiq.Worker(broker, worker_threads=4)
+    worker = create_worker(broker, settings, threads=4)
     await asyncio.to_thread(worker.start)
     dashboard, dashboard_db = await start_dashboard(settings, broker)
     log.info("all services started", extra={"broker": describe(broker), "database": settings.database_url.split(":")[0]})

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # (per million: 1000 is dramatiq's default of 0.1 %, 1000000 is always).
     broker_heartbeat_timeout_ms: int = 60_000
     broker_maintenance_chance: int = 1000
+    # The longest a worker waits between two looks at an empty (or, with every thread busy, a
+    # full) queue: dramatiq backs off exponentially up to this (its default is 1000 ms, which puts
+    # up to a second on a request arriving after a quiet spell; docs/performance.md).
+    queue_poll_max_ms: int = 100
     # `linju deliver` / `linju intake` on SIGTERM: finish the messages in hand for up to this long
     # (docker-compose.yml gives them a longer stop_grace_period before SIGKILL).
     worker_stop_timeout_ms: int = 20_000

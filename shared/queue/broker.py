@@ -84,3 +84,9 @@ def create_broker(
         raise RuntimeError("queue: Redis does not answer at REDIS_URL and no other broker is configured")
     broker.add_middleware(AsyncIO())
     return broker
+
+
+def create_worker(broker: dramatiq.Broker, settings: Settings, *, threads: int,
+                  queues: set[str] | None = None) -> dramatiq.Worker:
+    """A dramatiq worker whose idle-queue back-off is bounded by `QUEUE_POLL_MAX_MS`."""
+    return dramatiq.Worker(broker, worker_threads=threads, queues=queues, worker_timeout=settings.queue_poll_max_ms)
