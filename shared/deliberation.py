@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import notify
-from shared.clock import as_utc
+from shared.clock import local_clock
 from shared.config import CommunitiesConfig
 from shared.db.models import (
     DelibAction,
@@ -76,7 +76,7 @@ def is_staff(user: User, community: str) -> bool:
 
 
 def local_time(config: CommunitiesConfig, when: datetime) -> str:
-    return as_utc(when).astimezone(ZoneInfo(config.defaults.timezone)).strftime("%Y-%m-%d %H:%M")
+    return local_clock(when, config.defaults.timezone)
 
 
 def scope_name(topic_or_compound: DelibTopic | str | None, locale: str) -> str:

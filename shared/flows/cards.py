@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.clock import as_utc, utcnow
+from shared.clock import as_utc, local_clock, utcnow
 from shared.config import CommunitiesConfig
 from shared.db.models import Request, RequestEvent
 from shared.domain.permissions import is_private_category
@@ -77,7 +77,7 @@ def timeline_lines(config: CommunitiesConfig, events: Sequence[RequestEvent], lo
         if "body" in params:
             body = config.referral_body(str(params["body"]))
             params["body"] = body.name.get(locale, body.name["zh"]) if body else str(params["body"])
-        when = as_utc(event.created_at).strftime("%m-%d %H:%M")
+        when = local_clock(event.created_at, config.defaults.timezone, "%m-%d %H:%M")
         try:
             text = t(locale, key, **{"category": "", "text": "", "rating": "", "reason": "", "body": "", "reference": "",
                                      "number": "", **params})

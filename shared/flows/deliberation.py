@@ -15,7 +15,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from shared import deliberation as service
-from shared.clock import as_utc, utcnow
+from shared.clock import local_clock, utcnow
 from shared.db.models import DelibTopic
 from shared.domain import deliberation as rules
 from shared.domain.deliberation import Stage
@@ -215,7 +215,8 @@ async def show_timeline(ctx: FlowContext, topic_id: str) -> list[Reply]:
         return _say(ctx, "deliberation.not_found")
     lines = []
     for event in await service.timeline(ctx.session, topic.id):
-        lines.append(f"{as_utc(event.created_at).strftime('%m-%d %H:%M')} {service.event_text(ctx.locale, event)}")
+        when = local_clock(event.created_at, ctx.config.defaults.timezone, "%m-%d %H:%M")
+        lines.append(f"{when} {service.event_text(ctx.locale, event)}")
     return [Reply(t(ctx.locale, "deliberation.timeline_title", id=topic.id, title=topic.title) + "\n" + "\n".join(lines),
                   rows(service.view_button(ctx.locale, topic.id)))]
 
