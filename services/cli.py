@@ -229,6 +229,9 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> None:
                 if args.users_command == "demote":
                     message = f"{who} is no longer {args.role}" if revoke_role(user, args.role) else f"{who} was not {args.role}"
                 else:
+                    if args.role == "staff" and not (args.community or user.community_code):
+                        # Staff act for one community; without one, their first community button would choose it.
+                        raise SystemExit(f"staff act for one community: add --community ({', '.join(config.codes)})")
                     grant_role(user, args.role)
                     if args.community:
                         user.community_code = args.community

@@ -31,6 +31,14 @@ def test_operator_commands(tmp_path):
     assert "was not staff" in again.stdout
     bad = linju(db_file, "users", "promote", "424242", "--role", "staff", "--community", "nowhere")
     assert bad.returncode != 0 and "unknown community" in bad.stderr
+    # Someone who never chose a community cannot become staff of "whichever they pick first".
+    unscoped = linju(db_file, "users", "promote", "777001", "--role", "staff")
+    assert unscoped.returncode != 0 and "--community" in unscoped.stderr
+    still_resident = linju(db_file, "users", "demote", "777001", "--role", "staff")
+    assert "was not staff" in still_resident.stdout
+    # A volunteer needs no community from the operator: residents choose their own.
+    volunteer = linju(db_file, "users", "promote", "777002", "--role", "volunteer")
+    assert volunteer.returncode == 0 and "is now volunteer" in volunteer.stdout
 
     export = linju(db_file, "export", "requests", "--month", "2026-11", "--community", "zjy")
     assert export.returncode == 0
