@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,20 +17,8 @@ from shared.claim_lane import ClaimLane, asyncpg_dsn
 from shared.config import CommunitiesConfig
 from shared.queue.contracts import send_async
 from shared.settings import Settings
-
-# Used only against a local Bot API server (the playground) when no token is configured.
-PLAYGROUND_TOKEN = "7000000001:playground-token-not-a-secret"
-
-
-def bot_token(settings: Settings) -> str:
-    return settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else PLAYGROUND_TOKEN
-
-
-def create_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_base:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
-    return Bot(token=bot_token(settings), session=session)
+# The Bot itself is built in shared (the dashboard fetches residents' photos with the same one).
+from shared.telegram_bot import PLAYGROUND_TOKEN, bot_token, create_bot  # noqa: F401 - re-exported
 
 
 def create_claim_lane(settings: Settings) -> ClaimLane | None:

@@ -17,6 +17,7 @@ from services.dashboard import (
     auth,
     open311,
     ops,
+    photos,
     programmes,
     reports_views,
     request_tools,
@@ -40,11 +41,13 @@ async def index(_request: web.Request) -> web.Response:
 def create_app(dash: Dashboard) -> web.Application:
     app = web.Application(middlewares=[auth.security_headers, auth.require_staff], client_max_size=256 * 1024)
     app[DASHBOARD] = dash
+    photos.setup(app, dash.settings)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined)
     app.router.add_get("/", index)
-    app.router.add_routes(auth.routes() + request_tools.routes() + requests_views.routes() + programmes.routes()
-                          + topics_views.routes() + reports_views.routes() + ops.routes() + open311.routes())
+    app.router.add_routes(auth.routes() + request_tools.routes() + requests_views.routes() + photos.routes()
+                          + programmes.routes() + topics_views.routes() + reports_views.routes() + ops.routes()
+                          + open311.routes())
     app.router.add_static("/static/", HERE / "static")
     return app
 

@@ -31,9 +31,9 @@ def _cookie_options(request: web.Request) -> dict:
             "path": "/"}
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    response = await handler(request)
+def apply_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers every response carries; a handler that streams calls this itself before `prepare`
+    (headers set afterwards never reach the browser). A header the handler set is kept."""
     response.headers.setdefault("Content-Security-Policy",
                                 "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                 "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
@@ -42,6 +42,13 @@ async def security_headers(request: web.Request, handler):  # type: ignore[no-un
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if not request.path.startswith("/static/"):
         response.headers.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    response = await handler(request)
+    if not response.prepared:
+        apply_security_headers(request, response)
     return response
 
 

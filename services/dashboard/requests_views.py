@@ -13,6 +13,7 @@ from datetime import date
 from aiohttp import web
 from sqlalchemy import select
 
+from services.dashboard.attachments import describe
 from services.dashboard.context import dashboard, read_form, viewer
 from services.dashboard.render import page
 from shared import casework, volunteering
@@ -106,7 +107,8 @@ async def detail(request: web.Request) -> web.Response:
     timeline = timeline_lines(dash.config, events, who.locale, for_resident=False)
     flash = request.query.get("done")
     return page(request, "detail.html", {
-        "r": found, "timeline": timeline, "referrals": referrals, "resident": resident, "assignee": assignee,
+        "r": found, "attachments": describe(found.attachments), "timeline": timeline, "referrals": referrals,
+        "resident": resident, "assignee": assignee,
         "labels": [label for label in LABELS if label != found.category],
         "moves": [c for c in dash.config.communities if c.code != found.community_code],
         "bodies": dash.config.defaults.referral_bodies,
