@@ -46,7 +46,11 @@ def apply_security_headers(request: web.Request, response: web.StreamResponse) -
 
 @web.middleware
 async def security_headers(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as answer:  # a 404, 403 or redirect raised by a handler is a response too
+        apply_security_headers(request, answer)
+        raise
     if not response.prepared:
         apply_security_headers(request, response)
     return response

@@ -179,3 +179,9 @@ async def test_security_headers_and_language_redirects(browser, people):
         response = await browser.client.get("/lang/en", params={"next": target}, allow_redirects=False)
         assert response.headers["Location"] == "/requests", target
     assert (await browser.client.get("/lang/fr", allow_redirects=False)).status == 404
+    # Answers raised as exceptions (a missing request, the sign-in redirect) carry them too.
+    for path in ("/requests/999999999", "/lang/fr"):
+        response = await browser.client.get(path, allow_redirects=False)
+        assert response.status in (303, 404), path
+        assert response.headers["X-Frame-Options"] == "DENY", path
+        assert response.headers["Cache-Control"] == "no-store", path
