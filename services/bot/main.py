@@ -11,6 +11,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from services.bot.app import create_bot, create_claim_lane, create_dispatcher, create_storage
+from services.bot.polling import poll
 from shared.i18n import t
 from shared.queue.broker import create_broker
 from shared.runtime import Database, load_config
@@ -39,7 +40,9 @@ async def _healthz(_request: web.Request) -> web.Response:
 def create_webhook_app(bot: Bot, dispatcher: Dispatcher, secret: str) -> web.Application:
     """aiohttp app receiving Telegram updates; requests without the secret token get 401."""
     app = web.Application()
-    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path=WEBHOOK_PATH)
+    # Answer Telegram only once the update is handled: if the bot dies first, Telegram sends it again.
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret,
+                         handle_in_background=False).register(app, path=WEBHOOK_PATH)
     app.router.add_get("/healthz", _healthz)
     setup_application(app, dispatcher, bot=bot)
     return app
@@ -79,13 +82,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event, *, broker=None) -> No
         else:
             await bot.delete_webhook(drop_pending_updates=False)
             log.info("bot: polling mode")
-            polling = asyncio.create_task(
-                dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False,
-                                         allowed_updates=dispatcher.resolve_used_update_types())
-            )
-            await stop.wait()
-            await dispatcher.stop_polling()
-            await polling
+            await poll(bot, dispatcher, stop, allowed_updates=dispatcher.resolve_used_update_types())
     finally:
         await dispatcher.storage.close()
         await bot.session.close()
