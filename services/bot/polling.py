@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import GetUpdates
@@ -30,28 +31,48 @@ BACKOFF = BackoffConfig(min_delay=0.5, max_delay=5.0, factor=1.5, jitter=0.1)
 
 
 class UpdateLedger:
-    """Which updates are in hand and which are done, and the offset that confirms only finished ones."""
+    """Which updates are in hand and which are done, and the offset that confirms only finished ones.
 
-    def __init__(self) -> None:
+    Two limits keep one stuck update from stalling the bot: it stops holding the offset back after
+    `HOLD_SECONDS` (it goes on running; if the bot dies meanwhile it is lost, as with aiogram's own
+    polling), and no more than `MAX_UNCONFIRMED` updates are left unconfirmed, because Telegram
+    hands back only the earliest 100 and newer ones would never be fetched.
+    """
+
+    HOLD_SECONDS = 30.0
+    MAX_UNCONFIRMED = 90
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.in_hand: dict[int, asyncio.Task] = {}
+        self._since: dict[int, float] = {}
         self._done: set[int] = set()   # finished, not yet below the offset
         self.offset: int | None = None
+        self._clock = clock
 
     def is_new(self, update_id: int) -> bool:
         return (update_id not in self.in_hand and update_id not in self._done
                 and (self.offset is None or update_id >= self.offset))
 
+    def take(self, update_id: int, task: asyncio.Task) -> None:
+        self.in_hand[update_id] = task
+        self._since[update_id] = self._clock()
+
     def settle(self) -> None:
         for update_id, task in list(self.in_hand.items()):
             if task.done():
-                del self.in_hand[update_id]
+                del self.in_hand[update_id], self._since[update_id]
                 self._done.add(update_id)
-        if self.in_hand:
-            self.offset = min(self.in_hand)
-        elif self._done:
-            self.offset = max(self._done) + 1
-        if self.offset is not None:
-            self._done = {u for u in self._done if u >= self.offset}
+        now = self._clock()
+        holding = [u for u in self.in_hand if now - self._since[u] < self.HOLD_SECONDS]
+        seen = sorted({*self.in_hand, *self._done})
+        if not seen:
+            return
+        offset = min(holding) if holding else seen[-1] + 1
+        unconfirmed = [u for u in seen if u >= offset]
+        if len(unconfirmed) > self.MAX_UNCONFIRMED:
+            offset = unconfirmed[len(unconfirmed) - self.MAX_UNCONFIRMED]
+        self.offset = max(offset, self.offset or offset)   # a confirmation cannot be taken back
+        self._done = {u for u in self._done if u >= self.offset}
 
 
 async def _handle(dispatcher: Dispatcher, bot: Bot, update) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +109,7 @@ async def poll(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event, *,
             backoff.reset()
             for update in updates:
                 if ledger.is_new(update.update_id):
-                    ledger.in_hand[update.update_id] = asyncio.create_task(_handle(dispatcher, bot, update))
+                    ledger.take(update.update_id, asyncio.create_task(_handle(dispatcher, bot, update)))
             if ledger.in_hand:
                 await asyncio.wait(ledger.in_hand.values(), timeout=IN_HAND_POLL_SECONDS,
                                    return_when=asyncio.FIRST_COMPLETED)
