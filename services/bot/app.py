@@ -17,8 +17,6 @@ from shared.claim_lane import ClaimLane, asyncpg_dsn
 from shared.config import CommunitiesConfig
 from shared.queue.contracts import send_async
 from shared.settings import Settings
-# The Bot itself is built in shared (the dashboard fetches residents' photos with the same one).
-from shared.telegram_bot import PLAYGROUND_TOKEN, bot_token, create_bot  # noqa: F401 - re-exported
 
 
 def create_claim_lane(settings: Settings) -> ClaimLane | None:

@@ -35,7 +35,6 @@ from aiogram.methods import EditMessageText, Response, SendLocation, SendMessage
 from aiogram.methods.base import TelegramType
 from dramatiq.brokers.stub import StubBroker
 
-from services.bot.app import create_bot
 from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
 from shared.outbound import PlatformSender, Refused, RetryLater
@@ -44,6 +43,7 @@ from shared.queue.ratelimit import DeliveryLimits, Limiter, Outcome, create_limi
 from shared.repo import outbox, users
 from shared.runtime import Database
 from shared.settings import Settings
+from shared.telegram_bot import create_bot
 
 log = logging.getLogger("linju.delivery")
 

@@ -10,12 +10,13 @@ from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from services.bot.app import create_bot, create_claim_lane, create_dispatcher, create_storage
+from services.bot.app import create_claim_lane, create_dispatcher, create_storage
 from services.bot.polling import poll
 from shared.i18n import t
 from shared.queue.broker import create_broker
 from shared.runtime import Database, load_config
 from shared.settings import Settings
+from shared.telegram_bot import create_bot
 
 log = logging.getLogger("linju.bot")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
@@ -63,8 +64,8 @@ async def system(start, database_url, redis_url, db, config):  # noqa: F811
     await playground.post("/playground/api/chats", {"id": STAFF_CHAT_ZJY, "title": "张家园 工作人员群", "type": "supergroup"})
     broker = RedisBroker(client=redis_client(redis_url), namespace=f"linju-e2e-{uuid.uuid4().hex[:8]}")
     broker.add_middleware(AsyncIO())
-    intake_worker.register(broker, settings, config=config)
-    delivery.register(broker, settings)
+    intake = intake_worker.register(broker, settings, config=config)
+    deliverer = delivery.register(broker, settings)
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     stop = asyncio.Event()
@@ -72,6 +73,11 @@ async def system(start, database_url, redis_url, db, config):  # noqa: F811
     yield playground
     stop.set()
     await asyncio.wait_for(bot_task, timeout=15)
+    # What the workers opened (database pools, the delivery bot's HTTP session) lives on their event loop.
+    loop_thread = get_event_loop_thread()
+    if loop_thread is not None:
+        for service in (intake, deliverer):
+            await asyncio.to_thread(loop_thread.run_coroutine, service.close())
     worker.stop()
     broker.flush_all()
     broker.close()

@@ -137,6 +137,8 @@ def test_every_request_is_routed_and_its_notice_arrives_once(outcome: Outcome) -
 
 
 def test_no_number_given_twice_or_without_a_request(outcome: Outcome) -> None:
+    # Those who wrote while no bot ran were answered by the new one, each with their number.
+    assert all(len(outcome.acks[chat]) == 1 for chat, _ in outcome.sent[BURST:]), outcome.acks
     for chat, acked in outcome.acks.items():
         assert len(acked) == len(set(acked)), chat
         assert set(acked) <= set(outcome.stored_numbers.get(chat, [])), chat
