@@ -82,12 +82,12 @@ def _run_worker(settings: Settings, register: Callable, queues: set[str], thread
     import dramatiq
 
     from shared import health
-    from shared.queue.broker import create_broker, create_worker
+    from shared.queue.broker import close_on_shutdown, create_broker, create_worker
 
     health.start_in_thread(settings)
     broker = create_broker(settings)
     dramatiq.set_broker(broker)
-    register(broker, settings)
+    close_on_shutdown(broker, *register(broker, settings))  # what the actors opened
     worker = create_worker(broker, settings, threads=threads, queues=queues)
     worker.start()
     log.info("worker started", extra={"queues": sorted(queues), "threads": threads})
@@ -116,7 +116,7 @@ def cmd_deliver(settings: Settings, args: argparse.Namespace) -> None:
             from services.matrix.sender import senders_for
 
             senders = senders_for(settings, broker)
-        return delivery.register(broker, settings, senders=senders)
+        return [delivery.register(broker, settings, senders=senders)]
 
     _run_worker(settings, register, {DELIVER_NOTIFICATION.queue_name}, args.threads)
 
@@ -143,9 +143,9 @@ def cmd_intake(settings: Settings, args: argparse.Namespace) -> None:
     from services.scheduler import worker as jobs_worker
     from shared.queue.contracts import CLASSIFY_REQUEST, RUN_JOB
 
-    def register(broker, settings: Settings) -> None:  # type: ignore[no-untyped-def]
-        worker.register(broker, settings)
-        jobs_worker.register(broker, settings)  # the scheduler's jobs run here too (docs/architecture.md)
+    def register(broker, settings: Settings) -> list:  # type: ignore[no-untyped-def]
+        # The scheduler's jobs run here too (docs/architecture.md).
+        return [worker.register(broker, settings), jobs_worker.register(broker, settings)]
 
     _run_worker(settings, register, {CLASSIFY_REQUEST.queue_name, RUN_JOB.queue_name}, args.threads)
 

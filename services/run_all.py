@@ -21,7 +21,7 @@ from services.scheduler import worker as jobs_worker
 from services.scheduler.main import run_scheduler
 from shared.db.migrate import upgrade
 from shared.demo import DemoPerson, load_demo
-from shared.queue.broker import create_broker, create_worker, describe
+from shared.queue.broker import close_on_shutdown, create_broker, create_worker, describe
 from shared.runtime import Database, load_config
 from shared.settings import Settings
 
@@ -68,14 +68,14 @@ async def run_all(settings: Settings, stop: asyncio.Event) -> None:
 
     broker = create_broker(settings, allow_in_process=True)
     dramatiq.set_broker(broker)
-    intake_worker.register(broker, settings, config=config)
-    jobs_worker.register(broker, settings, config=config)  # the scheduler enqueues, this worker runs the jobs
+    intake = intake_worker.register(broker, settings, config=config)
+    jobs = jobs_worker.register(broker, settings, config=config)  # the scheduler enqueues, this worker runs the jobs
     senders = {}
     if settings.matrix_enabled:  # optional: only when the Matrix settings are present
         from services.matrix.sender import senders_for
 
         senders = senders_for(settings, broker)
-    delivery.register(broker, settings, senders=senders)
+    close_on_shutdown(broker, intake, jobs, delivery.register(broker, settings, senders=senders))
     worker = create_worker(broker, settings, threads=4)
     await asyncio.to_thread(worker.start)
     dashboard, dashboard_db = await start_dashboard(settings, broker)

@@ -39,7 +39,7 @@ from services.bot.render import edit_reply, send_reply
 from shared.flows.reply import Reply
 from shared.outbound import PlatformSender, Refused, RetryLater
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
-from shared.queue.ratelimit import DeliveryLimits, Limiter, Outcome, create_limiter
+from shared.queue.ratelimit import Decision, DeliveryLimits, Limiter, Outcome, create_limiter
 from shared.repo import outbox, users
 from shared.runtime import Database
 from shared.settings import Settings
@@ -136,10 +136,10 @@ class Deliverer:
         decision = await self.limiter.acquire(chat_id, outbox_id)
         if decision.outcome is Outcome.EARLY:
             # A copy of this message holding the row's reserved slot is already on its way.
-            await self._release(outbox_id, "waiting for its reserved slot")
+            await self._release(outbox_id, "waiting for its reserved slot", tried=False)
             return "skipped"
         if not decision.granted:
-            await self._postpone(outbox_id, decision.wait, "rate limited")
+            await self._postpone(outbox_id, self._comeback(decision), "rate limited", tried=False)
             log.debug("delivery postponed", extra={"outbox_id": outbox_id, "outcome": decision.outcome.name,
                                                    "wait_s": round(decision.wait, 3)})
             return "postponed"
@@ -173,16 +173,16 @@ class Deliverer:
         if sender is None:
             # This worker cannot send it; a worker configured for that platform will (or an operator
             # notices the pending row). Giving it back keeps it pending, never failed.
-            await self._postpone(outbox_id, 60.0, f"no {row.platform} sender in this worker")
+            await self._postpone(outbox_id, 60.0, f"no {row.platform} sender in this worker", tried=False)
             return "postponed"
         try:
             key = sender.chat_key(row.chat_id)
             decision = await sender.limiter.acquire(key, outbox_id)
             if decision.outcome is Outcome.EARLY:
-                await self._release(outbox_id, "waiting for its reserved slot")
+                await self._release(outbox_id, "waiting for its reserved slot", tried=False)
                 return "skipped"
             if not decision.granted:
-                await self._postpone(outbox_id, decision.wait, "rate limited")
+                await self._postpone(outbox_id, self._comeback(decision), "rate limited", tried=False)
                 return "postponed"
             if decision.wait > 0:
                 await asyncio.sleep(decision.wait)
@@ -203,6 +203,18 @@ class Deliverer:
             raise
         await self._mark_sent(outbox_id, message_id)
         return "sent"
+
+    def _comeback(self, decision: Decision) -> float:
+        """When a message the limiter did not let go now should be back.
+
+        A deferred message has its slot booked: it comes back a little early and waits for the
+        slot in place, because a delayed queue message can arrive a poll or two late, and a
+        late message sent next to an on-time one is a burst Telegram may refuse. A busy bot
+        booked nothing, so that message simply comes back when the bot has room."""
+        if decision.outcome is not Outcome.DEFER:
+            return decision.wait
+        lead = min(self.limits.max_wait_seconds / 2, 2 * self.settings.queue_poll_max_ms / 1000)
+        return max(0.0, decision.wait - lead)
 
     async def _mark_sent(self, outbox_id: int, message_id: Any) -> None:
         """Record a sent message, riding out a short database outage: once Telegram has the message,
@@ -228,9 +240,9 @@ class Deliverer:
         message = await send_reply(self.bot, chat_id, reply)
         return message.message_id
 
-    async def _release(self, outbox_id: int, reason: str) -> None:
+    async def _release(self, outbox_id: int, reason: str, *, tried: bool = True) -> None:
         async with self.database.sessions() as session:
-            await outbox.release(session, outbox_id, reason)
+            await outbox.release(session, outbox_id, reason, tried=tried)
             await session.commit()
 
     async def _fail(self, outbox_id: int, error: str, unreachable: tuple[str, str] | None = None) -> None:
@@ -240,9 +252,9 @@ class Deliverer:
                 await users.mark_unreachable(session, *unreachable)
             await session.commit()
 
-    async def _postpone(self, outbox_id: int, seconds: float, reason: str) -> None:
+    async def _postpone(self, outbox_id: int, seconds: float, reason: str, *, tried: bool = True) -> None:
         """Give the row back and deliver it again after `seconds` (the row stays pending meanwhile)."""
-        await self._release(outbox_id, reason)
+        await self._release(outbox_id, reason, tried=tried)
         payload = DELIVER_NOTIFICATION.payload(outbox_id=outbox_id)
         if isinstance(self.broker, StubBroker):
             # The in-process broker hands out delayed messages through a consumer that holds at

@@ -8,10 +8,12 @@ bind them to the wrong broker.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import dramatiq
 import redis
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware
 from dramatiq.middleware.asyncio import AsyncIO
 
 from shared.settings import Settings
@@ -90,3 +92,31 @@ def create_worker(broker: dramatiq.Broker, settings: Settings, *, threads: int,
                   queues: set[str] | None = None) -> dramatiq.Worker:
     """A dramatiq worker whose idle-queue back-off is bounded by `QUEUE_POLL_MAX_MS`."""
     return dramatiq.Worker(broker, worker_threads=threads, queues=queues, worker_timeout=settings.queue_poll_max_ms)
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class _CloseOnShutdown(Middleware):
+    def __init__(self, resources: tuple[Closable, ...]) -> None:
+        self.resources = resources
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        loop_thread = get_event_loop_thread()
+        if loop_thread is None:
+            return
+        for resource in self.resources:
+            try:
+                loop_thread.run_coroutine(resource.close())
+            except Exception:  # closing is best effort: the process is going away anyway
+                log.warning("closing a worker resource failed", exc_info=True)
+
+
+def close_on_shutdown(broker: dramatiq.Broker, *resources: Closable) -> None:
+    """Close what actors opened on the worker's event loop (database pools, Bot sessions, Redis
+    clients) once the worker has stopped: after the messages in hand are finished, before
+    dramatiq's AsyncIO middleware stops that loop (`after_*` hooks run in reverse order)."""
+    broker.add_middleware(_CloseOnShutdown(resources), after=AsyncIO)

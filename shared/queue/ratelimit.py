@@ -25,6 +25,9 @@ sync and nobody polls. What a caller does with the answer:
 - EARLY(wait): a ticket exists and its slot is still far ahead: this is a
   second copy of a postponed message (the scheduler re-enqueues pending rows);
   the copy holding the ticket is on its way, so this one is dropped.
+  A ticket whose slot has passed by more than `Rates.slot_lateness` is given
+  up and the message is booked afresh: sent that late, it would go right next
+  to the chat's next booked message, a burst the chat's limit may refuse.
 - BUSY(wait): the bot-wide bucket is booked further ahead than `max_wait`
   (more messages in flight than the rate allows); nothing is taken, re-enqueue
   with that delay.
@@ -108,6 +111,15 @@ class Rates:
     ticket_grace: float = 600.0  # a ticket outlives its slot by this much (then the scheduler's copy proceeds)
 
     @property
+    def slot_lateness(self) -> float:
+        """How late after its booked slot a deferred message may still use it (half a chat interval).
+
+        Later than that, it would go too close to the chat's next booked message, so it books a
+        new slot instead (Telegram's burst allowance is not documented; half an interval keeps
+        a margin below ours)."""
+        return self.chat_interval / 2
+
+    @property
     def chat_slack(self) -> float:
         """How far ahead a chat's slot may be and the worker still waits for it in place.
 
@@ -165,6 +177,7 @@ local glimit, gwin = tonumber(ARGV[6]), tonumber(ARGV[7])
 local maxw, grace = tonumber(ARGV[8]), tonumber(ARGV[9])
 local mode, member = ARGV[10], ARGV[11]
 local slack = tonumber(ARGV[12])
+local lateness = tonumber(ARGV[13])
 
 local function get(key)
   local v = redis.call('GET', key)
@@ -183,6 +196,11 @@ local bot_tat = math.max(get(KEYS[1]) or now, now)
 local chat_tat = math.max(get(KEYS[2]) or now, now)
 local prepaid = nil
 if mode == 'send' then prepaid = get(KEYS[4]) end
+if prepaid and now - prepaid > lateness then
+  -- back too late for its booked slot: give the slot up and book afresh
+  redis.call('DEL', KEYS[4])
+  prepaid = nil
+end
 
 local chat_at
 if prepaid then
@@ -266,7 +284,7 @@ class RedisLimiter:
         return [round(r.bot_interval * US), round(r.bot_tolerance * US), round(r.chat_interval * US),
                 round(r.chat_tolerance * US), "1" if is_group(chat_id) else "0", r.group_limit,
                 round(r.group_window * US), round(r.max_wait * US), round(r.ticket_grace * US), mode,
-                uuid.uuid4().hex, round(r.chat_slack * US)]
+                uuid.uuid4().hex, round(r.chat_slack * US), round(r.slot_lateness * US)]
 
     async def acquire(self, chat_id: int, ticket: int | str) -> Decision:
         code, wait = await self._acquire(keys=self._keys(chat_id, ticket), args=self._args(chat_id, "send"))
@@ -316,6 +334,9 @@ class MemoryLimiter:
         bot_tat = max(self._tat.get("bot", now), now)
         chat_tat = max(self._tat.get(chat_key, now), now)
         prepaid = self._tickets.get(ticket) if (mode == "send" and ticket is not None) else None
+        if prepaid is not None and now - prepaid > r.slot_lateness:
+            del self._tickets[ticket]  # type: ignore[arg-type]
+            prepaid = None
         window = self._groups.setdefault(chat_id, []) if group else []
         if group:
             window[:] = [e for e in window if e > now - r.group_window]

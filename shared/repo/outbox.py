@@ -78,12 +78,17 @@ async def mark_sent(session: AsyncSession, outbox_id: int, message_id: Any) -> N
     )
 
 
-async def release(session: AsyncSession, outbox_id: int, error: str) -> None:
-    """Give a claimed row back (temporary failure); it will be sent again."""
+async def release(session: AsyncSession, outbox_id: int, error: str, *, tried: bool = True) -> None:
+    """Give a claimed row back (temporary failure); it will be sent again.
+
+    `attempts` counts the times a worker took the row and acted on it. A row handed back untried
+    (our own rate limiter said later, or a copy holding its reserved slot is on its way) does not
+    count: its claim is undone."""
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "sending")
-        .values(status="pending", claimed_at=None, last_error=error[:300])
+        .values(status="pending", claimed_at=None, last_error=error[:300],
+                attempts=OutboxMessage.attempts - (0 if tried else 1))
     )
 
 

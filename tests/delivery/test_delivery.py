@@ -7,6 +7,7 @@ chat and every 429) and what the outbox says; never how fast it went.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -91,7 +92,8 @@ async def test_many_chats_from_two_worker_processes(start, pg, postgres_url, red
 
 
 async def test_many_messages_to_one_chat_respect_its_limit(start, pg, postgres_url, redis_url, broker,
-                                                            namespace) -> None:
+                                                            namespace, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="linju.delivery")
     playground = await start(rate_limits=True, scale=SCALE)
     chat = 610_001
     await people(playground, [chat])
@@ -103,8 +105,33 @@ async def test_many_messages_to_one_chat_respect_its_limit(start, pg, postgres_u
     body = await stats(playground)
     assert received(body, chat) == 16
     assert body["too_many_requests"] == 0
-    # The chat's backlog was booked ahead and re-enqueued, not retried against Telegram.
-    assert any((row.attempts or 0) > 1 for row in found.values())
+    # The chat's backlog was booked ahead and re-enqueued, not retried against Telegram: one request
+    # per message, and a row our own limiter handed back untried was not counted as an attempt.
+    assert any(record.getMessage() == "delivery postponed" for record in caplog.records)
+    assert body["api_calls"]["sendMessage"] == 16
+    assert {row.attempts for row in found.values()} == {1}
+
+
+async def test_a_postponed_row_enqueued_again_is_sent_once_and_counted_once(start, pg, postgres_url, broker,
+                                                                             namespace) -> None:
+    """The scheduler re-enqueues rows left pending: a copy arriving before the row's booked slot
+    finds the row untried, hands it back, and is not counted as an attempt."""
+    playground = await start(rate_limits=True, scale=SCALE)
+    chat = 615_001
+    await people(playground, [chat])
+    ids = await queue_rows(pg, [chat] * 16)
+    async with worker(broker, settings_for(postgres_url, playground.base), limits(SCALE, namespace)):
+        await asyncio.to_thread(enqueue, broker, ids)
+        await asyncio.sleep(0.2)  # the backlog is booked ahead by now
+        async with pg.sessions() as session:
+            waiting = list(await session.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")))
+        assert waiting, "the chat's backlog should be waiting for its slots"
+        await asyncio.to_thread(enqueue, broker, waiting)  # as the scheduler would
+        found = await wait_rows(pg, ids)
+    body = await stats(playground)
+    assert received(body, chat) == 16 and body["api_calls"]["sendMessage"] == 16
+    assert {row.attempts for row in found.values()} == {1}
 
 
 async def test_permanent_errors_fail_the_row_without_retrying(start, pg, postgres_url, broker, namespace) -> None:

@@ -99,6 +99,21 @@ async def test_chat_backlog_reserves_a_slot_and_leaves_a_ticket(make) -> None:  
     await close(limiter)
 
 
+async def test_a_deferred_message_back_too_late_books_a_new_slot(make) -> None:  # type: ignore[no-untyped-def]
+    limiter, sleep = make(CHATS)
+    assert (await limiter.acquire(7, "r1")).outcome is Outcome.GRANT
+    deferred = await limiter.acquire(7, "r2")
+    third = await limiter.acquire(7, "r3")
+    assert deferred.outcome is third.outcome is Outcome.DEFER
+    # r2 comes back well after its slot, just before r3's: sent now it would go next to r3.
+    await sleep(deferred.wait + CHATS.slot_lateness + 0.2)
+    late = await limiter.acquire(7, "r2")
+    assert late.outcome is Outcome.DEFER and late.wait > 1.0  # booked after r3, not squeezed before it
+    await sleep(third.wait - deferred.wait - CHATS.slot_lateness - 0.2)
+    assert (await limiter.acquire(7, "r3")).outcome is Outcome.GRANT  # r3 keeps its slot
+    await close(limiter)
+
+
 async def test_group_sliding_window(make) -> None:  # type: ignore[no-untyped-def]
     limiter, sleep = make(GROUPS)
     group = -1001000000201

@@ -18,7 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
 from services.bot import delivery
-from shared.queue.broker import redis_client
+from shared.queue.broker import close_on_shutdown, redis_client
 from shared.settings import Settings
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     assert settings.redis_url is not None
     broker = RedisBroker(client=redis_client(settings.redis_url), namespace=os.environ["BROKER_NAMESPACE"])
     broker.add_middleware(AsyncIO())
-    delivery.register(broker, settings)
+    close_on_shutdown(broker, delivery.register(broker, settings))
     worker = dramatiq.Worker(broker, worker_threads=int(os.environ.get("THREADS", "4")), worker_timeout=100)
     worker.start()
     print("ready", flush=True)

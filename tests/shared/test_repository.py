@@ -110,3 +110,23 @@ async def test_outbox_key_is_queued_once_and_claimed_once(db):
         row = await session.get(OutboxMessage, first)
         assert row.status == "sent" and row.sent_message_id == "77" and row.attempts == 1
         assert await outbox.claim(session, first) is None
+
+
+async def test_a_row_handed_back_untried_is_not_counted_as_an_attempt(db):
+    async with db.sessions() as session:
+        row_id = await outbox.queue_notification(session, key="notice:1", chat_id=5, text="hi")
+        await session.commit()
+
+    async def take_and_give_back(tried: bool) -> int:
+        async with db.sessions() as session:
+            assert await outbox.claim(session, row_id) is not None
+            await outbox.release(session, row_id, "later", tried=tried)
+            await session.commit()
+            row = await session.get(OutboxMessage, row_id)
+            await session.refresh(row)
+            assert row.status == "pending" and row.claimed_at is None
+            return row.attempts
+
+    assert await take_and_give_back(tried=False) == 0  # our limiter said later: not an attempt
+    assert await take_and_give_back(tried=False) == 0
+    assert await take_and_give_back(tried=True) == 1   # Telegram said later (429, 5xx): an attempt
