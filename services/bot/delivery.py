@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -36,6 +37,7 @@ from aiogram.methods.base import TelegramType
 from dramatiq.brokers.stub import StubBroker
 
 from services.bot.render import edit_reply, send_reply
+from shared.clock import utcnow
 from shared.flows.reply import Reply
 from shared.outbound import PlatformSender, Refused, RetryLater
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
@@ -240,9 +242,10 @@ class Deliverer:
         message = await send_reply(self.bot, chat_id, reply)
         return message.message_id
 
-    async def _release(self, outbox_id: int, reason: str, *, tried: bool = True) -> None:
+    async def _release(self, outbox_id: int, reason: str, *, tried: bool = True,
+                       not_before: datetime | None = None) -> None:
         async with self.database.sessions() as session:
-            await outbox.release(session, outbox_id, reason, tried=tried)
+            await outbox.release(session, outbox_id, reason, tried=tried, not_before=not_before)
             await session.commit()
 
     async def _fail(self, outbox_id: int, error: str, unreachable: tuple[str, str] | None = None) -> None:
@@ -254,7 +257,7 @@ class Deliverer:
 
     async def _postpone(self, outbox_id: int, seconds: float, reason: str, *, tried: bool = True) -> None:
         """Give the row back and deliver it again after `seconds` (the row stays pending meanwhile)."""
-        await self._release(outbox_id, reason, tried=tried)
+        await self._release(outbox_id, reason, tried=tried, not_before=utcnow() + timedelta(seconds=seconds))
         payload = DELIVER_NOTIFICATION.payload(outbox_id=outbox_id)
         if isinstance(self.broker, StubBroker):
             # The in-process broker hands out delayed messages through a consumer that holds at

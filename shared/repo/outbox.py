@@ -78,17 +78,20 @@ async def mark_sent(session: AsyncSession, outbox_id: int, message_id: Any) -> N
     )
 
 
-async def release(session: AsyncSession, outbox_id: int, error: str, *, tried: bool = True) -> None:
+async def release(session: AsyncSession, outbox_id: int, error: str, *, tried: bool = True,
+                  not_before: datetime | None = None) -> None:
     """Give a claimed row back (temporary failure); it will be sent again.
 
     `attempts` counts the times a worker took the row and acted on it. A row handed back untried
     (our own rate limiter said later, or a copy holding its reserved slot is on its way) does not
-    count: its claim is undone."""
+    count: its claim is undone. `not_before`: the row was postponed until then, and a delayed
+    message will bring it back; the scheduler does not offer it again meanwhile."""
+    values: dict[str, Any] = {"status": "pending", "claimed_at": None, "last_error": error[:300],
+                              "attempts": OutboxMessage.attempts - (0 if tried else 1)}
+    if not_before is not None:
+        values["not_before"] = not_before
     await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "sending")
-        .values(status="pending", claimed_at=None, last_error=error[:300],
-                attempts=OutboxMessage.attempts - (0 if tried else 1))
+        update(OutboxMessage).where(OutboxMessage.id == outbox_id, OutboxMessage.status == "sending").values(values)
     )
 
 
@@ -100,13 +103,15 @@ async def mark_failed(session: AsyncSession, outbox_id: int, error: str) -> None
 
 
 async def stale_ids(session: AsyncSession, *, older_than: timedelta, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Rows that should have been sent by now: pending too long, or claimed by a dead worker."""
+    """Rows that should have been sent by now: pending too long (or too long past the time they were
+    postponed to), or claimed by a dead worker."""
     now = now or datetime.now(UTC)
     stmt = (
         select(OutboxMessage.id)
         .where(
             or_(
-                (OutboxMessage.status == "pending") & (OutboxMessage.created_at < now - older_than),
+                (OutboxMessage.status == "pending") & (OutboxMessage.created_at < now - older_than)
+                & or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before < now - older_than),
                 (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < now - SENDING_LEASE),
             )
         )

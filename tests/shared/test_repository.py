@@ -1,6 +1,7 @@
 """The same repository tests against SQLite and PostgreSQL (see the `database_url` fixture)."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -130,3 +131,30 @@ async def test_a_row_handed_back_untried_is_not_counted_as_an_attempt(db):
     assert await take_and_give_back(tried=False) == 0  # our limiter said later: not an attempt
     assert await take_and_give_back(tried=False) == 0
     assert await take_and_give_back(tried=True) == 1   # Telegram said later (429, 5xx): an attempt
+
+
+async def test_the_scheduler_offers_again_only_rows_that_are_overdue(db):
+    """`stale_ids`: a lost enqueue or a dead worker's claim, never a row postponed to a later time."""
+    now = datetime.now(UTC)
+    later = now + timedelta(minutes=10)  # the scheduler's view: every row is 10 minutes old by then
+    async with db.sessions() as session:
+        ids = {name: await outbox.queue_notification(session, key=f"stale:{name}", chat_id=5, text=name)
+               for name in ("lost", "postponed", "postponed_long_ago", "dead_worker", "sending", "sent")}
+        await session.commit()
+    async with db.sessions() as session:
+        for name in ("postponed", "postponed_long_ago", "dead_worker", "sending", "sent"):
+            claimed_at = now if name == "sending" else now - timedelta(minutes=5)
+            assert await outbox.claim(session, ids[name], now=claimed_at) is not None
+        await outbox.release(session, ids["postponed"], "rate limited", tried=False,
+                             not_before=later + timedelta(seconds=30))
+        await outbox.release(session, ids["postponed_long_ago"], "rate limited", tried=False,
+                             not_before=now)
+        await outbox.mark_sent(session, ids["sent"], 1)
+        await session.commit()
+    async with db.sessions() as session:
+        overdue = set(await outbox.stale_ids(session, older_than=timedelta(seconds=60), now=later))
+        sending_overdue = set(await outbox.stale_ids(session, older_than=timedelta(seconds=60),
+                                                     now=now + timedelta(minutes=1)))
+    assert overdue == {ids["lost"], ids["postponed_long_ago"], ids["dead_worker"], ids["sending"]}
+    # A minute on, only the claim taken 5 minutes earlier has outlived its lease.
+    assert ids["dead_worker"] in sending_overdue and ids["sending"] not in sending_overdue
