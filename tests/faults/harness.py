@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -471,6 +471,39 @@ def broker_for(redis_url: str):  # type: ignore[no-untyped-def]
     from shared.queue.broker import redis_client
 
     return RedisBroker(client=redis_client(redis_url))
+
+
+@dataclass
+class Scene:
+    """What every fault scenario drives besides the services: the playground, the database, the broker."""
+
+    playground: "PlaygroundClient"
+    db: "Db"
+    broker: Any
+    exits: list[Callable[[], Any]] = field(default_factory=list)
+
+    def at_exit(self, callback: Callable[[], Any]) -> None:
+        """Run `callback` on the way out, before the logs are taken and the parts closed."""
+        self.exits.append(callback)
+
+
+@contextlib.asynccontextmanager
+async def scene(stack: Stack, outcome: Any, **playground_options: Any) -> AsyncIterator[Scene]:
+    """Start the playground and open the database and a producer broker; whatever happens in the
+    scenario, its processes' logs end up in `outcome.logs` and all three are closed."""
+    playground = await stack.start_playground(**playground_options)
+    db = Db(stack.database_url)
+    broker = broker_for(stack.redis_url)
+    parts = Scene(playground, db, broker)
+    try:
+        yield parts
+    finally:
+        for callback in parts.exits:
+            callback()
+        outcome.logs = stack.logs()
+        broker.close()
+        await playground.close()
+        await db.close()
 
 
 # Texts that open a request (repair, sanitation, mediation) rather than a programme flow.

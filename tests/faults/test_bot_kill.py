@@ -28,7 +28,7 @@ import pytest
 from shared.config import load_communities
 from shared.i18n import t
 from shared.settings import REPO_ROOT
-from tests.faults.harness import Db, Stack, at_least, eventually, none_left, problem
+from tests.faults.harness import Stack, at_least, eventually, none_left, problem, scene
 
 pytestmark = pytest.mark.faults
 
@@ -53,9 +53,8 @@ class Outcome:
 async def scenario(stack: Stack) -> Outcome:
     outcome = Outcome()
     config = load_communities(REPO_ROOT / "config" / "communities.yaml")
-    playground = await stack.start_playground()
-    db = Db(stack.database_url)
-    try:
+    async with scene(stack, outcome) as parts:
+        playground, db = parts.playground, parts.db
         await playground.seed(config)
         chats = [RESIDENTS + i for i in range(BURST + WHILE_DOWN)]
         for chat in chats:
@@ -104,10 +103,6 @@ async def scenario(stack: Stack) -> Outcome:
                     for number in set(NUMBER.findall(text)) & own:
                         outcome.routed_notices[number] += 1
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        await playground.close()
-        await db.close()
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from shared.config import load_communities
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
 from shared.repo.outbox import SENDING_LEASE, queue_notification
 from shared.settings import REPO_ROOT
-from tests.faults.harness import Db, PlaygroundClient, Stack, at_least, broker_for, eventually, none_left, unacked
+from tests.faults.harness import Db, PlaygroundClient, Stack, at_least, eventually, none_left, scene, unacked
 
 pytestmark = pytest.mark.faults
 
@@ -78,10 +78,8 @@ async def reached_playground(playground: PlaygroundClient, rows: list[tuple[int,
 
 async def scenario(stack: Stack) -> Outcome:
     outcome = Outcome()
-    playground = await stack.start_playground()
-    db = Db(stack.database_url)
-    broker = broker_for(stack.redis_url)
-    try:
+    async with scene(stack, outcome) as parts:
+        playground, db, broker = parts.playground, parts.db, parts.broker
         await playground.seed(load_communities(REPO_ROOT / "config" / "communities.yaml"))
         for chat in range(FIRST_CHAT, FIRST_CHAT + CHATS):
             await playground.user(chat, "居民")
@@ -138,11 +136,6 @@ async def scenario(stack: Stack) -> Outcome:
         outcome.statuses = dict(await db.rows(f"SELECT status, count(*) FROM outbox WHERE {OURS} GROUP BY status"))
         outcome.copies = await copies_in(playground)
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        broker.close()
-        await playground.close()
-        await db.close()
 
 
 

@@ -27,7 +27,7 @@ import pytest
 from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, send
 from shared.repo.outbox import queue_notification
 from shared.settings import Settings
-from tests.faults.harness import Db, PlaygroundClient, Stack, at_least, broker_for, eventually, none_left
+from tests.faults.harness import PlaygroundClient, Stack, at_least, eventually, none_left, scene
 
 pytestmark = pytest.mark.faults
 
@@ -65,10 +65,8 @@ async def copies_in(playground: PlaygroundClient) -> Counter:
 
 async def scenario(stack: Stack) -> Outcome:
     outcome = Outcome()
-    playground = await stack.start_playground()
-    db = Db(stack.database_url)
-    broker = broker_for(stack.redis_url)
-    try:
+    async with scene(stack, outcome) as parts:
+        playground, db, broker = parts.playground, parts.db, parts.broker
         for chat in range(FIRST_CHAT, FIRST_CHAT + CHATS):
             await playground.user(chat, "居民")
         async with db.database.sessions() as session:
@@ -99,11 +97,6 @@ async def scenario(stack: Stack) -> Outcome:
         outcome.statuses = dict(await db.rows(f"SELECT status, count(*) FROM outbox WHERE {OURS} GROUP BY status"))
         outcome.copies = await copies_in(playground)
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        broker.close()
-        await playground.close()
-        await db.close()
 
 
 @pytest.fixture(scope="module")

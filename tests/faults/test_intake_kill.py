@@ -21,8 +21,8 @@ import pytest
 from shared.config import load_communities
 from shared.queue.contracts import CLASSIFY_REQUEST, ClassifyRequest, send
 from shared.settings import REPO_ROOT
-from tests.faults.harness import (Db, Stack, at_least, broker_for, copies_of_rows, eventually, mismatches, none_left,
-                                  problem, unacked)
+from tests.faults.harness import (Db, Stack, at_least, copies_of_rows, eventually, mismatches, none_left, problem,
+                                  scene, unacked)
 
 pytestmark = pytest.mark.faults
 
@@ -53,10 +53,8 @@ class Outcome:
 async def scenario(stack: Stack) -> Outcome:
     outcome = Outcome()
     config = load_communities(REPO_ROOT / "config" / "communities.yaml")
-    playground = await stack.start_playground()
-    db = Db(stack.database_url)
-    broker = broker_for(stack.redis_url)
-    try:
+    async with scene(stack, outcome) as parts:
+        playground, db, broker = parts.playground, parts.db, parts.broker
         await playground.seed(config)
         telegram_ids = [RESIDENTS + i for i in range(N)]
         for telegram_id in telegram_ids:
@@ -119,11 +117,6 @@ async def scenario(stack: Stack) -> Outcome:
         outcome.resident_messages = {str(t): outcome.bot_messages_per_chat.get(str(t), 0) for t in telegram_ids}
         assert second.alive(), second.tail()
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        broker.close()
-        await playground.close()
-        await db.close()
 
 
 

@@ -31,8 +31,7 @@ from shared.repo.outbox import queue_notification
 from shared.repo.requests import create_request
 from shared.settings import REPO_ROOT
 from tests.conftest import PG_HOST, PG_PORT
-from tests.faults.harness import (Db, Stack, TcpProxy, broker_for, copies_of_rows, eventually, mismatches, none_left,
-                                  problem)
+from tests.faults.harness import Stack, TcpProxy, copies_of_rows, eventually, mismatches, none_left, problem, scene
 
 pytestmark = pytest.mark.faults
 
@@ -80,12 +79,10 @@ async def next_answer(playground, chat: int, seen: int, timeout: float = 20.0) -
 async def scenario(stack: Stack, proxy: TcpProxy) -> Outcome:
     outcome = Outcome()
     config = load_communities(REPO_ROOT / "config" / "communities.yaml")
-    playground = await stack.start_playground()
-    db = Db(stack.database_url)  # the test itself talks to PostgreSQL directly
-    broker = broker_for(stack.redis_url)
-    through_proxy = stack.database_url.replace(f"{PG_HOST}:{PG_PORT}", f"127.0.0.1:{proxy.port}")
-    residents = [RESIDENTS + i for i in range(4)]
-    try:
+    async with scene(stack, outcome) as parts:
+        playground, db, broker = parts.playground, parts.db, parts.broker
+        through_proxy = stack.database_url.replace(f"{PG_HOST}:{PG_PORT}", f"127.0.0.1:{proxy.port}")
+        residents = [RESIDENTS + i for i in range(4)]
         await playground.seed(config)
         for chat in residents:
             await playground.user(chat, "居民")
@@ -146,11 +143,6 @@ async def scenario(stack: Stack, proxy: TcpProxy) -> Outcome:
         outcome.retries = {p.name: p.count(r"Retrying message") for p in procs}
         outcome.dead = [f"{p.name}: exit {p.popen.returncode}" for p in procs if not p.alive()]
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        broker.close()
-        await playground.close()
-        await db.close()
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from tests.conftest import CI
 from tests.faults.conftest import build_stack
 from shared.queue.contracts import CLASSIFY_REQUEST, DELIVER_NOTIFICATION, ClassifyRequest, DeliverNotification, send
 from shared.repo.outbox import SENDING_LEASE, queue_notification
-from tests.faults.harness import Db, PrivateRedis, Stack, broker_for, eventually, none_left, problem
+from tests.faults.harness import PrivateRedis, Stack, eventually, none_left, problem, scene
 
 pytestmark = pytest.mark.faults
 
@@ -108,11 +108,10 @@ def batch_text(index: int) -> str:
 async def scenario(stack: Stack, redis: PrivateRedis) -> Outcome:
     outcome = Outcome()
     config = load_communities(REPO_ROOT / "config" / "communities.yaml")
-    playground = await stack.start_playground()
-    db = Db(stack.database_url)
-    broker = broker_for(stack.redis_url)
-    residents = [RESIDENTS + i for i in range(R)]
-    try:
+    async with scene(stack, outcome) as parts:
+        playground, db, broker = parts.playground, parts.db, parts.broker
+        parts.at_exit(lambda: setattr(outcome, "full_logs", "\n".join(proc.log() for proc in stack.procs)))
+        residents = [RESIDENTS + i for i in range(R)]
         await playground.seed(config)
         for chat in residents:
             await playground.user(chat, "居民")
@@ -214,12 +213,6 @@ async def scenario(stack: Stack, redis: PrivateRedis) -> Outcome:
             f"SELECT id, status, last_error FROM outbox WHERE status <> 'sent' AND {OURS}")]
         outcome.bot_errors = [line for line in bot.log().splitlines() if line.startswith("ERROR")]
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        outcome.full_logs = "\n".join(proc.log() for proc in stack.procs)
-        broker.close()
-        await playground.close()
-        await db.close()
 
 
 @pytest.fixture(scope="module")

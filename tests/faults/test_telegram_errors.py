@@ -26,7 +26,7 @@ from shared.queue.contracts import DELIVER_NOTIFICATION, DeliverNotification, se
 from services.bot.delivery import UNREACHABLE
 from shared.repo.outbox import queue_notification
 from shared.repo.users import get_or_create_user
-from tests.faults.harness import Db, FlakyTelegram, PlaygroundClient, Stack, broker_for, eventually
+from tests.faults.harness import FlakyTelegram, Stack, eventually, scene
 
 pytestmark = pytest.mark.faults
 
@@ -60,11 +60,10 @@ class Outcome:
 
 async def scenario(stack: Stack) -> Outcome:
     outcome = Outcome()
-    playground: PlaygroundClient = await stack.start_playground(rate_limits=True, scale=SCALE)
-    flaky = FlakyTelegram(playground.base, FAILURES_5XX)
-    db = Db(stack.database_url)
-    broker = broker_for(stack.redis_url)
-    try:
+    async with scene(stack, outcome, rate_limits=True, scale=SCALE) as parts:
+        playground, db, broker = parts.playground, parts.db, parts.broker
+        flaky = FlakyTelegram(playground.base, FAILURES_5XX)
+        parts.at_exit(flaky.close)
         for chat in range(FIRST, BUSY_CHAT + 1):
             await playground.user(chat, "居民")
         await playground.user(BLOCKED, "拉黑了机器人的居民", blocked=True)
@@ -138,12 +137,6 @@ async def scenario(stack: Stack) -> Outcome:
                         outcome.early.append((key, round(next_arrived - answered, 3), retry_after))
         outcome.retried_5xx = deliver.count(r"Retrying message")
         return outcome
-    finally:
-        outcome.logs = stack.logs()
-        flaky.close()
-        broker.close()
-        await playground.close()
-        await db.close()
 
 
 @pytest.fixture(scope="module")
